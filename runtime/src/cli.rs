@@ -1,0 +1,220 @@
+//! The command line: one subcommand per mode, the flags of DESIGN.md.
+//!
+//! Every flag that carries a secret reads from the environment too, so that manifests never
+//! put a password on a command line (where `ps` would show it).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Top-level arguments shared by every mode.
+#[derive(Debug, Parser)]
+#[command(
+    name = "velodrome",
+    version,
+    about = "Velodrome runtime: GitHub -> MySQL -> InfluxDB"
+)]
+pub struct Cli {
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Address serving /metrics and /healthz (for example 0.0.0.0:9100).
+    #[arg(long, global = true)]
+    pub listen: Option<std::net::SocketAddr>,
+    #[command(subcommand)]
+    pub mode: Mode,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The three modes of the runtime.
+#[derive(Debug, Subcommand)]
+pub enum Mode {
+    /// Mirror GitHub issues, pull requests, events and comments into MySQL.
+    Fetcher(FetcherArgs),
+    /// Turn the mirrored data into metrics in InfluxDB.
+    Transform(TransformArgs),
+    /// Record GitHub rate-limit usage per token in InfluxDB.
+    TokenCounter(TokenCounterArgs),
+}
+
+/// Whether a mode runs one round or loops.
+#[derive(Debug, Clone, Args)]
+pub struct Schedule {
+    /// Run one round, then exit.
+    #[arg(long, conflicts_with = "interval")]
+    pub once: bool,
+    /// Time between rounds when looping (for example 30s, 5m, 1h).
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub interval: Duration,
+}
+
+/// Where MySQL is.
+#[derive(Debug, Clone, Args)]
+pub struct MysqlArgs {
+    /// MySQL or MariaDB URL, for example mysql://user:password@host:3306/github.
+    #[arg(long, env = "VELODROME_MYSQL_URL", hide_env_values = true)]
+    pub mysql_url: String,
+}
+
+/// Where InfluxDB is.
+#[derive(Debug, Clone, Args)]
+pub struct InfluxArgs {
+    /// InfluxDB 1.x base URL (or 2.x's v1-compatible endpoint).
+    #[arg(
+        long,
+        env = "VELODROME_INFLUX_URL",
+        default_value = "http://localhost:8086"
+    )]
+    pub influx_url: String,
+    /// Database the points are written to.
+    #[arg(long, env = "VELODROME_INFLUX_DATABASE")]
+    pub influx_database: String,
+    /// InfluxDB user, when authentication is on.
+    #[arg(long, env = "VELODROME_INFLUX_USER")]
+    pub influx_user: Option<String>,
+    /// InfluxDB password; prefer the environment variable over the flag.
+    #[arg(long, env = "VELODROME_INFLUX_PASSWORD", hide_env_values = true)]
+    pub influx_password: Option<String>,
+}
+
+/// Where GitHub is and which tokens to use.
+#[derive(Debug, Clone, Args)]
+pub struct GithubArgs {
+    /// GitHub API base URL (GitHub Enterprise and test servers use it).
+    #[arg(
+        long,
+        env = "VELODROME_GITHUB_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_url: String,
+    /// A file holding one GitHub token; repeat for a pool of tokens.
+    #[arg(long = "token-file", required = true)]
+    pub token_files: Vec<PathBuf>,
+}
+
+/// `velodrome fetcher`.
+#[derive(Debug, Args)]
+pub struct FetcherArgs {
+    /// Repository to mirror, as OWNER/NAME; repeat for several.
+    #[arg(long = "repository", required = true)]
+    pub repositories: Vec<String>,
+    #[command(flatten)]
+    pub mysql: MysqlArgs,
+    #[command(flatten)]
+    pub github: GithubArgs,
+    #[command(flatten)]
+    pub schedule: Schedule,
+}
+
+/// `velodrome transform`.
+#[derive(Debug, Args)]
+pub struct TransformArgs {
+    /// One repository to transform, with --metrics-file.
+    #[arg(long, requires = "metrics_file", conflicts_with = "plan")]
+    pub repository: Option<String>,
+    /// YAML map of metric name to {plugin, args} for --repository.
+    #[arg(long, requires = "repository")]
+    pub metrics_file: Option<PathBuf>,
+    /// The project plan rendered by velogen: every repository and metric of one project.
+    #[arg(long, required_unless_present = "repository")]
+    pub plan: Option<PathBuf>,
+    /// Print line protocol on stdout instead of writing to InfluxDB.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub mysql: MysqlArgs,
+    #[command(flatten)]
+    pub influx: InfluxArgs,
+    #[command(flatten)]
+    pub schedule: Schedule,
+}
+
+/// `velodrome token-counter`.
+#[derive(Debug, Args)]
+pub struct TokenCounterArgs {
+    #[command(flatten)]
+    pub github: GithubArgs,
+    #[command(flatten)]
+    pub influx: InfluxArgs,
+    #[command(flatten)]
+    pub schedule: Schedule,
+}
+
+/// Parses `90s`, `5m`, `1h`, `2h30m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for ch in text.chars() {
+        if ch.is_ascii_digit() {
+            number.push(ch);
+            continue;
+        }
+        let unit = match ch {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => {
+                return Err(format!(
+                    "unknown unit {ch:?} in duration {text:?} (use s, m, h or d)"
+                ));
+            }
+        };
+        let value: u64 = number
+            .parse()
+            .map_err(|_| format!("missing number before {ch:?} in duration {text:?}"))?;
+        total = total.saturating_add(value.saturating_mul(unit));
+        number.clear();
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(format!("invalid duration {text:?} (examples: 30s, 5m, 1h)"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Runs the chosen mode; the exit code follows DESIGN.md (2 = could not run).
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let name = match cli.mode {
+        Mode::Fetcher(_) => "fetcher",
+        Mode::Transform(_) => "transform",
+        Mode::TokenCounter(_) => "token-counter",
+    };
+    eprintln!("error: velodrome {name} is not implemented yet");
+    Ok(ExitCode::from(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("2h30m").unwrap(), Duration::from_secs(9000));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("0").is_ok());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
