@@ -188,13 +188,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Runs the chosen mode; the exit code follows DESIGN.md (2 = could not run).
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let name = match cli.mode {
-        Mode::Fetcher(_) => "fetcher",
-        Mode::Transform(_) => "transform",
-        Mode::TokenCounter(_) => "token-counter",
-    };
-    eprintln!("error: velodrome {name} is not implemented yet");
-    Ok(ExitCode::from(2))
+    match &cli.mode {
+        Mode::Fetcher(args) => crate::fetcher::run(&cli, args).await,
+        Mode::Transform(args) => crate::transform::run(&cli, args).await,
+        Mode::TokenCounter(args) => crate::token_counter::run(&cli, args).await,
+    }
 }
 
 #[cfg(test)]

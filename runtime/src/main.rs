@@ -2,6 +2,9 @@
 //! InfluxDB layers. See ARCHITECTURE.md for the map.
 
 mod cli;
+mod fetcher;
+mod token_counter;
+mod transform;
 
 use std::process::ExitCode;
 

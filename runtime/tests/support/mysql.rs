@@ -1,0 +1,45 @@
+//! A fresh MariaDB/MySQL database per test, on the server named by VELODROME_TEST_MYSQL_URL.
+
+use mysql_async::prelude::Queryable;
+
+/// True when CI demands every service: a missing one is then a failure, not a skip.
+pub fn services_required() -> bool {
+    std::env::var("VELODROME_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// The server URL without a database path.
+fn server_url() -> String {
+    let url = std::env::var("VELODROME_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+    match url.rfind('/') {
+        Some(i) if url[..i].contains("@") || url[..i].matches('/').count() > 2 => url[..i].to_owned(),
+        _ => url,
+    }
+}
+
+/// Creates (dropping any leftover) a database named `vt_<name>` and returns its URL, or
+/// `None` when no server answers and services are not required.
+pub async fn fresh_database(name: &str) -> Option<String> {
+    let server = server_url();
+    let pool = mysql_async::Pool::new(server.as_str());
+    let mut conn = match pool.get_conn().await {
+        Ok(conn) => conn,
+        Err(err) => {
+            if services_required() {
+                panic!("MySQL at {server} is required (VELODROME_REQUIRE_SERVICES=1) but unreachable: {err}");
+            }
+            eprintln!("skipping: no MySQL at {server}: {err}");
+            return None;
+        }
+    };
+    let db = format!("vt_{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+    conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+        .await
+        .expect("drop test database");
+    conn.query_drop(format!("CREATE DATABASE `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))
+        .await
+        .expect("create test database");
+    drop(conn);
+    pool.disconnect().await.ok();
+    Some(format!("{server}/{db}"))
+}
