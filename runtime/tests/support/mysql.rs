@@ -7,13 +7,14 @@ pub fn services_required() -> bool {
     std::env::var("VELODROME_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
 
-/// The server URL without a database path.
+/// The server URL without a database path or query.
 fn server_url() -> String {
     let url = std::env::var("VELODROME_TEST_MYSQL_URL")
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
-    match url.rfind('/') {
-        Some(i) if url[..i].contains("@") || url[..i].matches('/').count() > 2 => url[..i].to_owned(),
-        _ => url,
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    match url[authority_start..].find(['/', '?']) {
+        Some(i) => url[..authority_start + i].to_owned(),
+        None => url,
     }
 }
 
