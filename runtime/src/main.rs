@@ -2,7 +2,9 @@
 //! InfluxDB layers. See ARCHITECTURE.md for the map.
 
 mod cli;
+mod db;
 mod fetcher;
+mod github;
 mod token_counter;
 mod transform;
 

@@ -1,0 +1,110 @@
+//! Versioned schema migrations, applied in order at start-up.
+//!
+//! Each entry is applied once and recorded in `schema_migrations`; an applied migration is
+//! never edited, a change of schema is a new entry. Every statement is valid on both MySQL 8
+//! and MariaDB 10.11 (no `AS new` upsert alias, no MySQL-only collations).
+
+/// One schema version: its number, a short name, and the statements that build it.
+pub struct Migration {
+    /// Strictly increasing version number, stored in `schema_migrations.version`.
+    pub version: u32,
+    /// What the version adds, for operators reading `schema_migrations`.
+    pub name: &'static str,
+    /// Statements run in order; DDL is not transactional in MySQL, so each one is written
+    /// to be re-runnable (`IF NOT EXISTS`) in case a crash interrupts a migration.
+    pub statements: &'static [&'static str],
+}
+
+/// Every migration, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "original tables with integer ids, plus fetcher sync state",
+    statements: &[
+        // One row per issue or pull request; id is the issue NUMBER.
+        "CREATE TABLE IF NOT EXISTS issues (
+            repository VARCHAR(255) NOT NULL,
+            id BIGINT NOT NULL,
+            title TEXT NOT NULL,
+            body MEDIUMTEXT NOT NULL,
+            user VARCHAR(255) NOT NULL,
+            state VARCHAR(16) NOT NULL,
+            comments INT NOT NULL,
+            is_pr BOOL NOT NULL,
+            issue_closed_at DATETIME NULL,
+            issue_created_at DATETIME NOT NULL,
+            issue_updated_at DATETIME NOT NULL,
+            PRIMARY KEY (repository, id),
+            KEY issues_repo_updated (repository, issue_updated_at)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        // Every issue event, all types kept; issue_id is the issue NUMBER.
+        "CREATE TABLE IF NOT EXISTS issue_events (
+            repository VARCHAR(255) NOT NULL,
+            id BIGINT NOT NULL,
+            issue_id BIGINT NOT NULL,
+            event VARCHAR(64) NOT NULL,
+            label VARCHAR(255) NULL,
+            actor VARCHAR(255) NULL,
+            assignee VARCHAR(255) NULL,
+            event_created_at DATETIME NOT NULL,
+            PRIMARY KEY (repository, id),
+            KEY repo_created (repository, event_created_at),
+            KEY events_repo_issue (repository, issue_id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        // Issue comments (pull_request = false) and review comments (pull_request = true):
+        // two id spaces on GitHub, so the flag is part of the key.
+        "CREATE TABLE IF NOT EXISTS comments (
+            repository VARCHAR(255) NOT NULL,
+            id BIGINT NOT NULL,
+            pull_request BOOL NOT NULL,
+            issue_id BIGINT NOT NULL,
+            body MEDIUMTEXT NOT NULL,
+            user VARCHAR(255) NOT NULL,
+            comment_created_at DATETIME NOT NULL,
+            comment_updated_at DATETIME NOT NULL,
+            PRIMARY KEY (repository, id, pull_request),
+            KEY repo_comment_created (repository, comment_created_at),
+            KEY comments_repo_issue (repository, issue_id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        // Current label set of each issue, replaced on every update of the issue.
+        "CREATE TABLE IF NOT EXISTS labels (
+            repository VARCHAR(255) NOT NULL,
+            issue_id BIGINT NOT NULL,
+            name VARCHAR(255) NOT NULL,
+            PRIMARY KEY (repository, issue_id, name)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        // Current assignee set of each issue, replaced on every update of the issue.
+        "CREATE TABLE IF NOT EXISTS assignees (
+            repository VARCHAR(255) NOT NULL,
+            issue_id BIGINT NOT NULL,
+            name VARCHAR(255) NOT NULL,
+            PRIMARY KEY (repository, issue_id, name)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        // Per repository and endpoint: where the next poll starts and the ETag to send.
+        // since_at: `since` watermark (list endpoints sorted by updated ascending).
+        // next_url: page to resume from (events feed walks newest first).
+        // mark_id / mark_at: newest event already fully covered by the events feed.
+        // walk_top_id / walk_top_at: newest event of the walk in progress.
+        "CREATE TABLE IF NOT EXISTS sync_cursors (
+            repository VARCHAR(255) NOT NULL,
+            endpoint VARCHAR(32) NOT NULL,
+            since_at DATETIME NULL,
+            etag VARCHAR(255) NULL,
+            next_url TEXT NULL,
+            mark_id BIGINT NULL,
+            mark_at DATETIME NULL,
+            walk_top_id BIGINT NULL,
+            walk_top_at DATETIME NULL,
+            updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+            PRIMARY KEY (repository, endpoint)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        // Issues whose events the repository-wide feed cannot reach (it only goes back so
+        // far), so their per-issue event pages must be read; a row goes when its last page
+        // is committed. next_url resumes a partly read issue.
+        "CREATE TABLE IF NOT EXISTS sync_event_backfill (
+            repository VARCHAR(255) NOT NULL,
+            issue_id BIGINT NOT NULL,
+            next_url TEXT NULL,
+            PRIMARY KEY (repository, issue_id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    ],
+}];

@@ -1,0 +1,117 @@
+//! The MySQL layer shared by every mode: connecting, versioned migrations, and the tables
+//! the fetcher writes and the transform reads.
+//!
+//! Plain SQL over mysql_async, written so MySQL 8 and MariaDB 10.11 both accept it (upserts
+//! use `ON DUPLICATE KEY UPDATE col = VALUES(col)`). Times are naive UTC DATETIMEs: every
+//! session sets `time_zone = '+00:00'` so server-side defaults agree.
+
+pub mod migrations;
+pub mod tables;
+pub mod time;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+
+pub use time::UtcTime;
+
+/// A failure of the MySQL layer; the message never includes the password of the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL could not be parsed (the URL itself is not echoed: it may hold a password).
+    #[error("invalid MySQL URL: {0}")]
+    Url(String),
+    /// A statement or connection failed.
+    #[error("MySQL: {0}")]
+    Mysql(#[from] mysql_async::Error),
+    /// The database was migrated by a newer binary.
+    #[error("database schema is at version {found}, newer than this binary knows ({known})")]
+    TooNew {
+        /// Highest version recorded in `schema_migrations`.
+        found: u32,
+        /// Highest version this binary ships.
+        known: u32,
+    },
+    /// Another process held the migration lock for too long.
+    #[error("timed out waiting for the migration lock held by another process")]
+    LockTimeout,
+    /// A stored value had an unexpected shape.
+    #[error("unexpected stored value: {0}")]
+    Value(String),
+}
+
+/// Opens a connection pool for `url` (`mysql://user:pass@host:port/db`), with sessions in
+/// UTC and at most `max_connections` connections.
+///
+/// The pool is lazy: call [`migrate`] (or any query) to find out whether the server answers.
+pub fn connect(url: &str, max_connections: usize) -> Result<Pool, DbError> {
+    let opts = Opts::from_url(url).map_err(|err| {
+        // mysql_async's URL errors can quote the URL; keep only the kind of problem.
+        let text = err.to_string();
+        DbError::Url(text.split(':').next().unwrap_or("parse error").to_owned())
+    })?;
+    let max = max_connections.max(1);
+    let constraints = PoolConstraints::new(0, max).unwrap_or_default();
+    let builder = OptsBuilder::from_opts(opts)
+        .pool_opts(PoolOpts::default().with_constraints(constraints))
+        .setup(vec!["SET time_zone = '+00:00'".to_owned()]);
+    Ok(Pool::new(builder))
+}
+
+/// Applies every migration the database has not seen, in order, under a server-wide lock so
+/// concurrent starts (fetcher and transform) do not race. Returns the resulting version.
+pub async fn migrate(pool: &Pool) -> Result<u32, DbError> {
+    let mut conn = pool.get_conn().await?;
+    let locked: Option<Option<i64>> = conn
+        .query_first("SELECT GET_LOCK('velodrome_schema_migrations', 120)")
+        .await?;
+    if locked.flatten() != Some(1) {
+        return Err(DbError::LockTimeout);
+    }
+    let result = migrate_locked(&mut conn).await;
+    let _: Option<Option<i64>> = conn
+        .query_first("SELECT RELEASE_LOCK('velodrome_schema_migrations')")
+        .await?;
+    result
+}
+
+async fn migrate_locked(conn: &mut mysql_async::Conn) -> Result<u32, DbError> {
+    conn.query_drop(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INT NOT NULL PRIMARY KEY,
+            name VARCHAR(255) NOT NULL,
+            applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    )
+    .await?;
+    let current: Option<Option<u32>> = conn
+        .query_first("SELECT MAX(version) FROM schema_migrations")
+        .await?;
+    let mut current = current.flatten().unwrap_or(0);
+    let known = migrations::MIGRATIONS.last().map_or(0, |m| m.version);
+    if current > known {
+        return Err(DbError::TooNew {
+            found: current,
+            known,
+        });
+    }
+    for migration in migrations::MIGRATIONS {
+        if migration.version <= current {
+            continue;
+        }
+        for statement in migration.statements {
+            conn.query_drop(*statement).await?;
+        }
+        conn.exec_drop(
+            "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+            (migration.version, migration.name),
+        )
+        .await?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "schema migrated"
+        );
+        current = migration.version;
+    }
+    Ok(current)
+}
