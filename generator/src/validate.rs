@@ -138,6 +138,33 @@ fn schema_errors(doc: &Document) -> Vec<Diagnostic> {
             _ => out.push(doc.error_at(&at, err.to_string())),
         }
     }
+    // "missing key repositories" next to "unknown key repositoris (did you mean
+    // repositories?)" says the same thing twice: keep the one that names the typo.
+    let suggested: Vec<(String, String)> = out
+        .iter()
+        .filter_map(|d| {
+            let hint = d
+                .message
+                .split("(did you mean \"")
+                .nth(1)?
+                .split('"')
+                .next()?;
+            let parent = d.path.rsplit_once('.').map_or("", |(p, _)| p);
+            Some((parent.to_owned(), hint.to_owned()))
+        })
+        .collect();
+    out.retain(|d| {
+        let Some(key) = d
+            .message
+            .strip_prefix("missing required key \"")
+            .and_then(|k| k.strip_suffix('"'))
+        else {
+            return true;
+        };
+        !suggested
+            .iter()
+            .any(|(parent, hint)| *parent == d.path && hint == key)
+    });
     out
 }
 
@@ -318,8 +345,7 @@ impl Checker<'_> {
     fn config(&mut self) -> Option<Config> {
         let root = &self.doc.value;
         if !root.is_object() {
-            self.error("", "the config must be a map with a `projects:` key");
-            return None;
+            return None; // the schema reports it: "expected a map"
         }
         let namespace = match str_at(root, "namespace").unwrap_or("velodrome") {
             ns => DnsLabel::parse(ns).ok(),
@@ -828,8 +854,12 @@ impl Checker<'_> {
             return Some(None);
         };
         let project = str_at(value, "project")?;
-        if !projects.iter().any(|p| p.name.as_str() == project) {
-            let names: Vec<&str> = projects.iter().map(|p| p.name.as_str()).collect();
+        let declared: Vec<String> = get(&self.doc.value, "projects")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        if !declared.iter().any(|p| p == project) {
+            let names: Vec<&str> = declared.iter().map(String::as_str).collect();
             let hint = match nearest(project, names.iter().copied()) {
                 Some(best) => format!(" (did you mean {best:?}?)"),
                 None => format!("; projects are: {}", names.join(", ")),
@@ -864,7 +894,12 @@ fn friendly_serde_message(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `")
         && let Some((field, tail)) = rest.split_once('`')
     {
-        let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+        let list = tail.split_once("expected one of").map_or("", |(_, l)| l);
+        let expected: Vec<&str> = list
+            .split(',')
+            .map(|e| e.trim().trim_matches('`'))
+            .filter(|e| !e.is_empty())
+            .collect();
         return match nearest(field, expected.iter().copied()) {
             Some(best) => format!("unknown field {field:?} (did you mean {best:?}?)"),
             None => format!(
