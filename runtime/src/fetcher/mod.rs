@@ -1,11 +1,152 @@
-//! `velodrome fetcher`: see ARCHITECTURE.md.
+//! `velodrome fetcher`: mirrors GitHub issues, pull requests, events and comments of one or
+//! more repositories into MySQL, incrementally and within the rate limit.
+//!
+//! Each repository runs in its own task, so a slow or failing repository never holds up the
+//! others; they share one token pool and one MySQL pool. See [`sync`] for what a round does.
+
+pub mod sync;
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::cli::{Cli, FetcherArgs};
+use velodrome_model::names::RepoName;
 
-/// Runs the mode until it is done (`--once`) or stopped.
-pub async fn run(_globals: &Cli, _args: &FetcherArgs) -> anyhow::Result<ExitCode> {
-    eprintln!("error: velodrome fetcher is not implemented yet");
-    Ok(ExitCode::from(2))
+use crate::cli::{Cli, FetcherArgs, LogFormat};
+use crate::github::{Client, ClientConfig, Token, TokenPool};
+
+/// Sets up logging on stderr once per process (`VELODROME_LOG` or `RUST_LOG` filter,
+/// default `info`). Does nothing if a subscriber is already installed.
+pub fn init_logging(format: LogFormat) {
+    let filter = std::env::var("VELODROME_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Client settings from the environment: `VELODROME_GITHUB_BACKOFF_MS` (first retry delay)
+/// and `VELODROME_GITHUB_TIMEOUT_S` let tests and unusual networks tune what production
+/// leaves at the defaults.
+fn client_config(base_url: &str) -> ClientConfig {
+    let mut config = ClientConfig {
+        base_url: base_url.to_owned(),
+        ..ClientConfig::default()
+    };
+    if let Some(ms) = std::env::var("VELODROME_GITHUB_BACKOFF_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.backoff_base = Duration::from_millis(ms);
+    }
+    if let Some(s) = std::env::var("VELODROME_GITHUB_TIMEOUT_S")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.timeout = Duration::from_secs(s);
+    }
+    config
+}
+
+/// Runs the fetcher until it is done (`--once`) or stopped. Exit code 0 when every
+/// repository synced, 1 when one failed (`--once`), 2 when it could not start.
+pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> {
+    init_logging(globals.log_format);
+    let mut repos = Vec::new();
+    for text in &args.repositories {
+        match RepoName::parse(text) {
+            Ok(name) => repos.push(name),
+            Err(err) => {
+                tracing::error!(repository = %text, "invalid repository: {err}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    let tokens = match args
+        .github
+        .token_files
+        .iter()
+        .map(|p| Token::from_file(p))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(tokens) => tokens,
+        Err(err) => {
+            tracing::error!("{err}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let pool = TokenPool::new(tokens, ClientConfig::default().low_water)?;
+    let client = Arc::new(Client::new(client_config(&args.github.github_url), pool)?);
+    let db = match crate::db::connect(&args.mysql.mysql_url, repos.len() + 2) {
+        Ok(db) => db,
+        Err(err) => {
+            tracing::error!("{err}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    match crate::db::migrate(&db).await {
+        Ok(version) => tracing::info!(version, "schema ready"),
+        Err(err) => {
+            tracing::error!("cannot prepare the database: {err}");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let once = args.schedule.once;
+    let interval = args.schedule.interval;
+    let mut tasks = tokio::task::JoinSet::new();
+    for repo in repos {
+        let syncer = sync::RepoSync::new(repo.as_str(), repo.key(), client.clone(), db.clone());
+        tasks.spawn(async move {
+            let mut ok = true;
+            loop {
+                let started = Instant::now();
+                match syncer.round().await {
+                    Ok(stats) => tracing::info!(
+                        repository = %repo.key(),
+                        issues = stats.issues,
+                        comments = stats.comments,
+                        events = stats.events,
+                        backfilled_issues = stats.backfilled_issues,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "round done"
+                    ),
+                    Err(err) => {
+                        ok = false;
+                        tracing::error!(repository = %repo.key(), "round failed: {err}");
+                    }
+                }
+                if once {
+                    return ok;
+                }
+                tokio::time::sleep(interval.saturating_sub(started.elapsed())).await;
+            }
+        });
+    }
+    let mut all_ok = true;
+    while let Some(result) = tasks.join_next().await {
+        all_ok &= result.unwrap_or(false);
+    }
+    let stats = &client.stats;
+    tracing::info!(
+        requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+        not_modified = stats
+            .not_modified
+            .load(std::sync::atomic::Ordering::Relaxed),
+        retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed),
+        "fetcher done"
+    );
+    db.disconnect().await.ok();
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -1,0 +1,529 @@
+//! One repository's sync round: issues, issue comments, review comments (repository-wide
+//! lists sorted by update, resumed with `since`), the repository issue-events feed (newest
+//! first, down to the newest event already stored), then per-issue event pages only for
+//! issues the feed cannot reach.
+//!
+//! Every page commits in one transaction with the cursor that covers it, and every write is
+//! an idempotent upsert, so a kill at any moment followed by a restart ends with exactly
+//! GitHub's rows.
+
+use std::sync::Arc;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Pool, TxOpts};
+use serde::de::DeserializeOwned;
+
+use crate::db::tables::{self, CommentRow, Cursor, EventRow, IssueRow};
+use crate::db::{DbError, UtcTime};
+use crate::github::models::{self, Comment, Event, Issue};
+use crate::github::{Client, Fetched, GithubError};
+
+/// Items per page: GitHub's maximum.
+pub const PER_PAGE: usize = 100;
+
+/// How many times a page whose body cannot be decoded is fetched again before the round
+/// fails (a proxy can truncate a body once; a persistent error is reported with its URL).
+const DECODE_ATTEMPTS: u32 = 3;
+
+/// A failed round of one repository.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// GitHub failed (the error carries the URL).
+    #[error(transparent)]
+    Github(#[from] GithubError),
+    /// MySQL failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<mysql_async::Error> for SyncError {
+    fn from(err: mysql_async::Error) -> Self {
+        SyncError::Db(DbError::from(err))
+    }
+}
+
+/// The repository-wide lists sorted by update time.
+#[derive(Debug, Clone, Copy)]
+enum ListKind {
+    Issues,
+    IssueComments,
+    ReviewComments,
+}
+
+impl ListKind {
+    fn endpoint(self) -> &'static str {
+        match self {
+            ListKind::Issues => "issues",
+            ListKind::IssueComments => "issue_comments",
+            ListKind::ReviewComments => "review_comments",
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            ListKind::Issues => "issues",
+            ListKind::IssueComments => "issues/comments",
+            ListKind::ReviewComments => "pulls/comments",
+        }
+    }
+}
+
+/// Rows decoded from one page of a list.
+enum Rows {
+    Issues(Vec<IssueRow>),
+    Comments(Vec<CommentRow>),
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        match self {
+            Rows::Issues(r) => r.len(),
+            Rows::Comments(r) => r.len(),
+        }
+    }
+
+    fn max_updated(&self) -> Option<UtcTime> {
+        match self {
+            Rows::Issues(r) => r.iter().map(|r| r.updated_at).max(),
+            Rows::Comments(r) => r.iter().map(|r| r.updated_at).max(),
+        }
+    }
+}
+
+/// Counters of one round, for the log line that ends it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RoundStats {
+    /// Issue rows written.
+    pub issues: u64,
+    /// Comment rows written (both kinds).
+    pub comments: u64,
+    /// Event rows written.
+    pub events: u64,
+    /// Issues whose per-issue event pages were read.
+    pub backfilled_issues: u64,
+}
+
+/// Syncs one repository.
+pub struct RepoSync {
+    /// `owner/name` as given (used in URLs).
+    path: String,
+    /// Lower-cased `owner/name`, the stored `repository` value.
+    key: String,
+    client: Arc<Client>,
+    pool: Pool,
+}
+
+fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<Vec<T>, GithubError> {
+    serde_json::from_slice(body).map_err(|err| GithubError::Decode {
+        url: url.to_owned(),
+        message: err.to_string(),
+    })
+}
+
+fn login(user: Option<models::User>) -> Option<String> {
+    user.and_then(|u| u.login)
+}
+
+fn issue_row(issue: Issue) -> IssueRow {
+    IssueRow {
+        number: issue.number,
+        title: issue.title.unwrap_or_default(),
+        body: issue.body.unwrap_or_default(),
+        user: login(issue.user).unwrap_or_default(),
+        state: issue.state,
+        comments: issue.comments.unwrap_or(0),
+        is_pr: issue.pull_request.is_some_and(|p| p.url.is_some()),
+        closed_at: issue.closed_at,
+        created_at: issue.created_at,
+        updated_at: issue.updated_at,
+        labels: issue
+            .labels
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.name)
+            .collect(),
+        assignees: issue
+            .assignees
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(login)
+            .collect(),
+    }
+}
+
+fn comment_row(url: &str, c: Comment, pull_request: bool) -> Result<CommentRow, GithubError> {
+    let parent = if pull_request {
+        &c.pull_request_url
+    } else {
+        &c.issue_url
+    };
+    let issue_id = parent
+        .as_deref()
+        .and_then(models::number_from_url)
+        .ok_or_else(|| GithubError::Decode {
+            url: url.to_owned(),
+            message: format!(
+                "comment {} has no parseable issue or pull request URL",
+                c.id
+            ),
+        })?;
+    Ok(CommentRow {
+        id: c.id,
+        issue_id,
+        pull_request,
+        body: c.body.unwrap_or_default(),
+        user: login(c.user).unwrap_or_default(),
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    })
+}
+
+fn event_row(e: Event, issue_id: i64) -> EventRow {
+    EventRow {
+        id: e.id,
+        issue_id,
+        event: e.event,
+        label: e.label.and_then(|l| l.name),
+        actor: login(e.actor),
+        assignee: login(e.assignee),
+        created_at: e.created_at,
+    }
+}
+
+impl RepoSync {
+    /// A syncer for `repository` (`owner/name`).
+    pub fn new(path: &str, key: String, client: Arc<Client>, pool: Pool) -> Self {
+        RepoSync {
+            path: path.to_owned(),
+            key,
+            client,
+            pool,
+        }
+    }
+
+    /// Runs one full round. An error leaves every committed page and cursor in place, so
+    /// the next round resumes where this one stopped.
+    pub async fn round(&self) -> Result<RoundStats, SyncError> {
+        let mut stats = RoundStats::default();
+        for kind in [
+            ListKind::Issues,
+            ListKind::IssueComments,
+            ListKind::ReviewComments,
+        ] {
+            self.sync_list(kind, &mut stats).await?;
+        }
+        self.sync_event_feed(&mut stats).await?;
+        self.backfill_events(&mut stats).await?;
+        Ok(stats)
+    }
+
+    /// GETs a page, fetching it again when the body does not decode; returns the decoded
+    /// items with the ETag and next link, or `None` for 304.
+    async fn fetch<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        etag: Option<&str>,
+    ) -> Result<Option<(Vec<T>, Option<String>, Option<String>)>, GithubError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.client.get(url, etag).await? {
+                Fetched::NotModified => return Ok(None),
+                Fetched::Page { body, etag, next } => match decode::<T>(url, &body) {
+                    Ok(items) => return Ok(Some((items, etag, next))),
+                    Err(err) if attempt < DECODE_ATTEMPTS => {
+                        tracing::warn!(repository = %self.key, error = %err, "malformed page, fetching it again");
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            200 * u64::from(attempt),
+                        ))
+                        .await;
+                    }
+                    Err(err) => return Err(err),
+                },
+            }
+        }
+    }
+
+    fn list_url(&self, kind: ListKind, since: Option<UtcTime>) -> String {
+        let mut query = format!("per_page={PER_PAGE}&sort=updated&direction=asc");
+        if matches!(kind, ListKind::Issues) {
+            query.push_str("&state=all");
+        }
+        if let Some(since) = since {
+            query.push_str(&format!("&since={since}"));
+        }
+        self.client
+            .url(&format!("/repos/{}/{}?{query}", self.path, kind.path()))
+    }
+
+    /// Keyset walk of a list sorted by `updated_at` ascending: every page is requested as
+    /// page 1 with `since` = the newest update already committed. Unlike following offset
+    /// pages, an item updated during the walk cannot shift an unread item onto a page
+    /// already read (the original fetcher's silent loss). Only when a whole page shares one
+    /// timestamp does the walk follow `Link` to get past it.
+    async fn sync_list(&self, kind: ListKind, stats: &mut RoundStats) -> Result<(), SyncError> {
+        let mut conn = self.pool.get_conn().await?;
+        let mut cursor = tables::load_cursor(&mut conn, &self.key, kind.endpoint()).await?;
+        drop(conn);
+        let mut follow: Option<String> = None;
+        loop {
+            let (url, etag) = match &follow {
+                Some(next) => (next.clone(), None),
+                None => (self.list_url(kind, cursor.since), cursor.etag.clone()),
+            };
+            let page = match kind {
+                ListKind::Issues => {
+                    self.fetch::<Issue>(&url, etag.as_deref())
+                        .await?
+                        .map(|(items, e, n)| {
+                            (
+                                Rows::Issues(items.into_iter().map(issue_row).collect()),
+                                e,
+                                n,
+                            )
+                        })
+                }
+                ListKind::IssueComments | ListKind::ReviewComments => {
+                    let pr = matches!(kind, ListKind::ReviewComments);
+                    match self.fetch::<Comment>(&url, etag.as_deref()).await? {
+                        None => None,
+                        Some((items, e, n)) => {
+                            let rows = items
+                                .into_iter()
+                                .map(|c| comment_row(&url, c, pr))
+                                .collect::<Result<Vec<_>, _>>()?;
+                            Some((Rows::Comments(rows), e, n))
+                        }
+                    }
+                }
+            };
+            let Some((rows, new_etag, next)) = page else {
+                tracing::debug!(repository = %self.key, endpoint = kind.endpoint(), "not modified");
+                return Ok(());
+            };
+            let mut next_cursor = cursor.clone();
+            let max = rows.max_updated();
+            let last_page = next.is_none() || rows.len() < PER_PAGE;
+            let mut done = false;
+            if last_page {
+                done = true;
+                if follow.is_none() {
+                    // Keep this exact URL and its ETag: the next poll is conditional and
+                    // costs nothing while the list is unchanged.
+                    next_cursor.etag = new_etag;
+                } else {
+                    next_cursor.since = max.max(cursor.since);
+                    next_cursor.etag = None;
+                }
+            } else if max > cursor.since {
+                next_cursor.since = max;
+                next_cursor.etag = None;
+                follow = None;
+            } else {
+                // A full page of one timestamp: page forward without moving `since`.
+                follow = next;
+            }
+            let mut tx = self.pool.start_transaction(TxOpts::default()).await?;
+            match &rows {
+                Rows::Issues(r) => {
+                    tables::upsert_issues(&mut tx, &self.key, r).await?;
+                    stats.issues += r.len() as u64;
+                }
+                Rows::Comments(r) => {
+                    tables::upsert_comments(&mut tx, &self.key, r).await?;
+                    stats.comments += r.len() as u64;
+                }
+            }
+            tables::save_cursor(&mut tx, &self.key, kind.endpoint(), &next_cursor).await?;
+            tx.commit().await?;
+            cursor = next_cursor;
+            if done || (follow.is_none() && next_cursor_stuck(&cursor, max)) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Walks the repository issue-events feed newest first until it reaches the newest
+    /// event a previous walk covered. Pages commit as they come with the link to resume
+    /// from; the coverage mark moves only when the walk completes. If the feed ends before
+    /// reaching the mark (GitHub only serves recent history), the issues it could not cover
+    /// are queued for per-issue event pages.
+    async fn sync_event_feed(&self, stats: &mut RoundStats) -> Result<(), SyncError> {
+        let endpoint = "issue_events";
+        let mut conn = self.pool.get_conn().await?;
+        let mut cursor = tables::load_cursor(&mut conn, &self.key, endpoint).await?;
+        drop(conn);
+        let first_url = self.client.url(&format!(
+            "/repos/{}/issues/events?per_page={PER_PAGE}",
+            self.path
+        ));
+        let mut url = cursor.next_url.clone().unwrap_or_else(|| first_url.clone());
+        loop {
+            let fresh = cursor.next_url.is_none();
+            let etag = if fresh { cursor.etag.clone() } else { None };
+            let Some((items, new_etag, next)) = self.fetch::<Event>(&url, etag.as_deref()).await?
+            else {
+                tracing::debug!(repository = %self.key, endpoint, "not modified");
+                return Ok(());
+            };
+            let mut rows = Vec::with_capacity(items.len());
+            for e in items {
+                let number =
+                    e.issue
+                        .as_ref()
+                        .map(|i| i.number)
+                        .ok_or_else(|| GithubError::Decode {
+                            url: url.clone(),
+                            message: format!("event {} has no issue", e.id),
+                        })?;
+                rows.push(event_row(e, number));
+            }
+            let mut next_cursor = cursor.clone();
+            if fresh {
+                // A new walk: remember where it started and the ETag of its first page.
+                let top = rows.iter().max_by_key(|r| r.id);
+                next_cursor.walk_top_id = top.map(|r| r.id).or(cursor.mark_id);
+                next_cursor.walk_top_at = top.map(|r| r.created_at).or(cursor.mark_at);
+                next_cursor.etag = new_etag;
+            }
+            let reached = cursor
+                .mark_id
+                .is_some_and(|mark| rows.iter().any(|r| r.id <= mark));
+            let complete = reached || next.is_none();
+            let mut tx = self.pool.start_transaction(TxOpts::default()).await?;
+            tables::upsert_events(&mut tx, &self.key, &rows).await?;
+            stats.events += rows.len() as u64;
+            if complete {
+                if !reached {
+                    // The feed ran out before the mark: issues created before its oldest
+                    // event (and touched since the mark) may have events it cannot show.
+                    let floor = rows.iter().map(|r| r.created_at).min();
+                    let queued = tx
+                        .exec_iter(
+                            "INSERT IGNORE INTO sync_event_backfill (repository, issue_id) \
+                             SELECT repository, id FROM issues WHERE repository = ? \
+                             AND (? IS NULL OR issue_created_at < ?) \
+                             AND (? IS NULL OR issue_updated_at >= ?)",
+                            (
+                                &self.key,
+                                floor.map(UtcTime::to_mysql),
+                                floor.map(UtcTime::to_mysql),
+                                cursor.mark_at.map(UtcTime::to_mysql),
+                                cursor.mark_at.map(UtcTime::to_mysql),
+                            ),
+                        )
+                        .await?
+                        .affected_rows();
+                    tracing::info!(repository = %self.key, queued, "events feed does not reach back far enough; reading per-issue events of older issues");
+                    if next_cursor.walk_top_at.is_none() {
+                        // No event at all: coverage is what the issues table says.
+                        let newest: Option<mysql_async::Value> = tx
+                            .exec_first(
+                                "SELECT MAX(issue_updated_at) FROM issues WHERE repository = ?",
+                                (&self.key,),
+                            )
+                            .await?;
+                        next_cursor.walk_top_at = newest
+                            .as_ref()
+                            .map(UtcTime::from_mysql)
+                            .transpose()
+                            .map_err(|e| DbError::Value(e.to_string()))?
+                            .flatten();
+                    }
+                }
+                next_cursor.mark_id = next_cursor.walk_top_id.or(cursor.mark_id);
+                next_cursor.mark_at = next_cursor.walk_top_at.or(cursor.mark_at);
+                next_cursor.walk_top_id = None;
+                next_cursor.walk_top_at = None;
+                next_cursor.next_url = None;
+            } else {
+                next_cursor.next_url = next.clone();
+            }
+            tables::save_cursor(&mut tx, &self.key, endpoint, &next_cursor).await?;
+            tx.commit().await?;
+            cursor = next_cursor;
+            match next {
+                Some(next) if !complete => url = next,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Reads every event page of each queued issue (oldest first), committing each page
+    /// with the link to resume from, and dequeues the issue with its last page.
+    async fn backfill_events(&self, stats: &mut RoundStats) -> Result<(), SyncError> {
+        loop {
+            let mut conn = self.pool.get_conn().await?;
+            let batch: Vec<(i64, Option<String>)> = conn
+                .exec(
+                    "SELECT issue_id, next_url FROM sync_event_backfill WHERE repository = ? \
+                     ORDER BY issue_id LIMIT 100",
+                    (&self.key,),
+                )
+                .await?;
+            drop(conn);
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for (number, next_url) in batch {
+                let mut url = next_url.unwrap_or_else(|| {
+                    self.client.url(&format!(
+                        "/repos/{}/issues/{number}/events?per_page={PER_PAGE}",
+                        self.path
+                    ))
+                });
+                loop {
+                    let page = match self.fetch::<Event>(&url, None).await {
+                        Ok(page) => page,
+                        Err(err) if err.is_gone() => {
+                            tracing::warn!(repository = %self.key, issue = number, error = %err, "issue is gone; skipping its events");
+                            None
+                        }
+                        Err(err) => return Err(err.into()),
+                    };
+                    let (rows, next) = match page {
+                        Some((items, _, next)) => (
+                            items
+                                .into_iter()
+                                .map(|e| event_row(e, number))
+                                .collect::<Vec<_>>(),
+                            next,
+                        ),
+                        None => (Vec::new(), None),
+                    };
+                    let mut tx = self.pool.start_transaction(TxOpts::default()).await?;
+                    tables::upsert_events(&mut tx, &self.key, &rows).await?;
+                    stats.events += rows.len() as u64;
+                    match &next {
+                        Some(next) => {
+                            tx.exec_drop(
+                                "UPDATE sync_event_backfill SET next_url = ? WHERE repository = ? AND issue_id = ?",
+                                (next, &self.key, number),
+                            )
+                            .await?
+                        }
+                        None => {
+                            tx.exec_drop(
+                                "DELETE FROM sync_event_backfill WHERE repository = ? AND issue_id = ?",
+                                (&self.key, number),
+                            )
+                            .await?
+                        }
+                    }
+                    tx.commit().await?;
+                    match next {
+                        Some(next) => url = next,
+                        None => break,
+                    }
+                }
+                stats.backfilled_issues += 1;
+            }
+        }
+    }
+}
+
+/// True when a full page brought nothing newer than the cursor and there is no link to
+/// follow: stop rather than loop on the same request.
+fn next_cursor_stuck(cursor: &Cursor, max: Option<UtcTime>) -> bool {
+    max.is_none() || max < cursor.since
+}

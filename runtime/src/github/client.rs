@@ -1,0 +1,319 @@
+//! One GET with everything GitHub asks of a well-behaved client: the best token, timeouts,
+//! rate-limit headers read on every response, `Retry-After` and secondary limits honoured,
+//! 5xx and network failures retried with capped exponential backoff and jitter, and
+//! conditional requests.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, IF_NONE_MATCH, USER_AGENT};
+
+use super::{GithubError, TokenPool, link};
+
+/// Tunables of the client; `Default` is what production uses.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// API base URL without a trailing slash (`https://api.github.com`).
+    pub base_url: String,
+    /// Whole-request timeout, body included.
+    pub timeout: Duration,
+    /// Attempts per request for retryable failures (5xx, timeouts, broken connections).
+    pub max_attempts: u32,
+    /// First backoff delay; doubles per attempt.
+    pub backoff_base: Duration,
+    /// Largest backoff delay.
+    pub backoff_cap: Duration,
+    /// A token with this many requests left or fewer is rested until its reset.
+    pub low_water: u64,
+    /// Longest single wait for a rate limit (Retry-After or reset), so a bad header cannot
+    /// park the process for days.
+    pub max_wait: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            base_url: "https://api.github.com".into(),
+            timeout: Duration::from_secs(30),
+            max_attempts: 8,
+            backoff_base: Duration::from_millis(250),
+            backoff_cap: Duration::from_secs(60),
+            low_water: 50,
+            max_wait: Duration::from_secs(3700),
+        }
+    }
+}
+
+/// The outcome of a successful GET.
+#[derive(Debug)]
+pub enum Fetched {
+    /// 304: the resource still matches the ETag we sent (free of rate limit).
+    NotModified,
+    /// 200 with its body, ETag and `rel="next"` link.
+    Page {
+        /// Raw JSON body.
+        body: Vec<u8>,
+        /// The `ETag` header, to send back as `If-None-Match`.
+        etag: Option<String>,
+        /// The next page, from the `Link` header.
+        next: Option<String>,
+    },
+}
+
+/// Counters for logs and benchmarks.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// HTTP requests sent, retries included.
+    pub requests: AtomicU64,
+    /// 304 answers.
+    pub not_modified: AtomicU64,
+    /// Retries after a failure or a rate limit.
+    pub retries: AtomicU64,
+}
+
+/// A GitHub REST client over a pool of tokens.
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    pool: TokenPool,
+    config: ClientConfig,
+    /// Request counters.
+    pub stats: Stats,
+}
+
+enum Attempt {
+    Done(Fetched),
+    Retry { wait: Duration, why: String },
+    Fail(GithubError),
+}
+
+impl Client {
+    /// Builds a client. Installs rustls' ring provider (we build reqwest without one to
+    /// avoid compiling aws-lc).
+    pub fn new(config: ClientConfig, pool: TokenPool) -> Result<Self, GithubError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| GithubError::Setup(e.to_string()))?;
+        let mut config = config;
+        config.base_url = config.base_url.trim_end_matches('/').to_owned();
+        Ok(Client {
+            http,
+            pool,
+            config,
+            stats: Stats::default(),
+        })
+    }
+
+    /// The absolute URL of an API path such as `/repos/o/r/issues`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.config.base_url, path_and_query)
+    }
+
+    /// True when `url` points at the configured API, so it may carry a token. Links from
+    /// elsewhere are followed without one.
+    fn same_origin(&self, url: &str) -> bool {
+        let base = &self.config.base_url;
+        url.starts_with(base.as_str()) && url[base.len()..].starts_with(['/', '?'])
+    }
+
+    /// GETs `url`, sending `If-None-Match` when an ETag is given, retrying as GitHub's
+    /// guidelines ask. Only a final answer comes back: 200, 304 or an error.
+    pub async fn get(&self, url: &str, etag: Option<&str>) -> Result<Fetched, GithubError> {
+        let mut failures = 0u32;
+        let mut limited = 0u32;
+        loop {
+            match self.attempt(url, etag, failures, limited).await {
+                Attempt::Done(fetched) => return Ok(fetched),
+                Attempt::Fail(err) => return Err(err),
+                Attempt::Retry { wait, why } => {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    if why.starts_with("rate limit") {
+                        limited += 1;
+                        if limited > self.config.max_attempts {
+                            return Err(GithubError::GaveUp {
+                                url: url.into(),
+                                attempts: limited,
+                                last: why,
+                            });
+                        }
+                    } else {
+                        failures += 1;
+                        if failures >= self.config.max_attempts {
+                            return Err(GithubError::GaveUp {
+                                url: url.into(),
+                                attempts: failures,
+                                last: why,
+                            });
+                        }
+                    }
+                    tracing::warn!(url, wait_ms = wait.as_millis() as u64, reason = %why, "retrying GitHub request");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        let exp = self
+            .config
+            .backoff_base
+            .saturating_mul(1u32 << failures.min(16));
+        let capped = exp.min(self.config.backoff_cap);
+        // "Equal jitter": half fixed, half random, so retries of many clients spread out.
+        let half = capped / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+
+    async fn attempt(&self, url: &str, etag: Option<&str>, failures: u32, limited: u32) -> Attempt {
+        let authorized = self.same_origin(url);
+        let (index, token) = if authorized {
+            match self.pool.pick() {
+                Ok(picked) => (Some(picked.0), Some(picked.1)),
+                Err(wait) => {
+                    let wait = wait.min(self.config.max_wait);
+                    tracing::warn!(
+                        wait_s = wait.as_secs(),
+                        "every token is low on rate limit; waiting for the earliest reset"
+                    );
+                    tokio::time::sleep(wait).await;
+                    return Attempt::Retry {
+                        wait: Duration::ZERO,
+                        why: "rate limit: all tokens low".into(),
+                    };
+                }
+            }
+        } else {
+            (None, None)
+        };
+        let mut request = self
+            .http
+            .get(url)
+            .header(ACCEPT, "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .header(USER_AGENT, concat!("velodrome/", env!("CARGO_PKG_VERSION")));
+        if let Some(token) = &token {
+            match token.header_value() {
+                Ok(value) => request = request.header(AUTHORIZATION, value),
+                Err(err) => return Attempt::Fail(err),
+            }
+        }
+        if let Some(etag) = etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(err) => {
+                return Attempt::Retry {
+                    wait: self.backoff(failures),
+                    why: describe(&err),
+                };
+            }
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        if let Some(index) = index {
+            self.pool.observe(index, &headers);
+        }
+        tracing::debug!(
+            url,
+            status = status.as_u16(),
+            remaining = header_str(&headers, "x-ratelimit-remaining"),
+            "GitHub response"
+        );
+        if status == StatusCode::NOT_MODIFIED {
+            self.stats.not_modified.fetch_add(1, Ordering::Relaxed);
+            return Attempt::Done(Fetched::NotModified);
+        }
+        let body = match response.bytes().await {
+            Ok(body) => body.to_vec(),
+            Err(err) => {
+                return Attempt::Retry {
+                    wait: self.backoff(failures),
+                    why: format!("reading body: {}", describe(&err)),
+                };
+            }
+        };
+        if status.is_success() {
+            let next = header_str(&headers, "link").and_then(link::next_url);
+            let etag = header_str(&headers, "etag").map(str::to_owned);
+            return Attempt::Done(Fetched::Page { body, etag, next });
+        }
+        let message = error_message(&body);
+        if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
+            let retry_after =
+                header_str(&headers, "retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+            let remaining = header_str(&headers, "x-ratelimit-remaining")
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let reset = header_str(&headers, "x-ratelimit-reset")
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            if let Some(secs) = retry_after {
+                return Attempt::Retry {
+                    wait: Duration::from_secs(secs).min(self.config.max_wait),
+                    why: format!("rate limit (Retry-After {secs}s): {message}"),
+                };
+            }
+            if remaining == Some(0) {
+                if let Some(index) = index {
+                    self.pool.exhaust(index, reset);
+                }
+                return Attempt::Retry {
+                    wait: Duration::ZERO,
+                    why: format!("rate limit (primary, token exhausted): {message}"),
+                };
+            }
+            if message.to_ascii_lowercase().contains("rate limit") {
+                // Secondary limit without Retry-After: at least a minute, growing.
+                let wait = Duration::from_secs(60u64.saturating_mul(1 << limited.min(5)))
+                    .min(self.config.max_wait);
+                return Attempt::Retry {
+                    wait,
+                    why: format!("rate limit (secondary): {message}"),
+                };
+            }
+        }
+        if status.is_server_error() {
+            return Attempt::Retry {
+                wait: self.backoff(failures),
+                why: format!("HTTP {}", status.as_u16()),
+            };
+        }
+        Attempt::Fail(GithubError::Status {
+            url: url.into(),
+            status: status.as_u16(),
+            message,
+        })
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// reqwest's error chain in one line (its Display alone hides the cause).
+fn describe(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// GitHub's `{"message": ...}`, or the start of the body.
+fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Message {
+        message: String,
+    }
+    match serde_json::from_slice::<Message>(body) {
+        Ok(m) => m.message,
+        Err(_) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+    }
+}
