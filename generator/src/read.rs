@@ -87,6 +87,9 @@ impl Document {
     }
 }
 
+/// Stack for the YAML parser thread: deep enough for its nesting limit in a debug build.
+const PARSER_STACK: usize = 64 * 1024 * 1024;
+
 /// Reads and parses a config file. A missing file, invalid UTF-8 or invalid YAML is one
 /// diagnostic with the best position the parser gives.
 pub fn read_file(path: &Path) -> Result<Document, Vec<Diagnostic>> {
@@ -116,7 +119,24 @@ pub fn parse(path: &Path, text: &str) -> Result<Document, Vec<Diagnostic>> {
             "the config file is empty; it needs at least a `projects:` map",
         )]);
     }
-    let root: Spanned<Node> = serde_saphyr::from_str(text).map_err(|err| {
+    // The parser recurses once per nesting level (up to its limit of about 256); give it a
+    // stack that holds that depth in any build, whatever thread calls us.
+    let parsed = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(scope, || serde_saphyr::from_str::<Spanned<Node>>(text))
+            .map(|handle| handle.join())
+    });
+    let parsed = match parsed {
+        Ok(Ok(result)) => result,
+        _ => {
+            return Err(vec![Diagnostic::plain(
+                path,
+                "the YAML parser could not run (thread failure)",
+            )]);
+        }
+    };
+    let root: Spanned<Node> = parsed.map_err(|err| {
         let inner = err.without_snippet();
         let position = inner.location().map(|loc| Position {
             line: loc.line() as u32,

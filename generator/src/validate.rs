@@ -395,7 +395,7 @@ impl Checker<'_> {
         }
         projects.sort_by(|a, b| a.name.cmp(&b.name));
 
-        let token_counter = self.token_counter(get(root, "token-counter"), &projects, &github);
+        let token_counter = self.token_counter(get(root, "token-counter"), &github);
         Some(Config {
             namespace: namespace?,
             images: images?,
@@ -847,7 +847,6 @@ impl Checker<'_> {
     fn token_counter(
         &mut self,
         value: Option<&Value>,
-        projects: &[Project],
         github: &Option<Github>,
     ) -> Option<Option<TokenCounter>> {
         let Some(value) = value else {

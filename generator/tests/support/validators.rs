@@ -452,6 +452,27 @@ fn output_text(out: &Output) -> String {
     s
 }
 
+/// Runs `cmd` with stdout and stderr on one pipe, so their lines stay in order.
+fn run_merged(cmd: &mut Command) -> Result<(std::process::ExitStatus, String), String> {
+    use std::io::Read as _;
+    let program = cmd.get_program().to_owned();
+    let fail = |e: std::io::Error| format!("cannot run {program:?}: {e}");
+    let (mut reader, writer) = std::io::pipe().map_err(fail)?;
+    let writer2 = writer.try_clone().map_err(fail)?;
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(writer2);
+    let mut child = cmd.spawn().map_err(fail)?;
+    // The Command still holds the write ends; replace them so EOF arrives when the child exits.
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut bytes = Vec::new();
+    let read = reader.read_to_end(&mut bytes);
+    let status = child.wait().map_err(fail)?;
+    read.map_err(fail)?;
+    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+}
+
 fn run(cmd: &mut Command) -> Result<Output, String> {
     cmd.output()
         .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))
@@ -611,15 +632,15 @@ fn run_promtool(promtool: &Path, dir: &Path, items: &[Item]) -> Vec<String> {
     }
     let mut cmd = Command::new(promtool);
     cmd.args(["check", "config"]).args(&files);
-    let out = match run(&mut cmd) {
-        Ok(out) => out,
+    // promtool prints "Checking FILE" and "SUCCESS" on stdout but "FAILED" on stderr: read
+    // both through one pipe to keep them in order.
+    let (status, text) = match run_merged(&mut cmd) {
+        Ok(r) => r,
         Err(e) => return vec![e],
     };
-    if out.status.success() {
+    if status.success() {
         return Vec::new();
     }
-    // promtool prints "Checking FILE" then "  SUCCESS: ..." or "  FAILED: ..." per file.
-    let text = output_text(&out);
     let mut errors = Vec::new();
     for (path, item) in files.iter().zip(items) {
         let path = path.to_string_lossy();
@@ -635,7 +656,7 @@ fn run_promtool(promtool: &Path, dir: &Path, items: &[Item]) -> Vec<String> {
             }
         }
         if section.contains("FAILED") {
-            let section = section.replace(&*path, &item.key);
+            let section = relabel(&section, &[(PathBuf::from(&*path), item.key.clone())]);
             errors.push(format!(
                 "{}: promtool check config failed:\n{}",
                 item.origin,
@@ -651,7 +672,7 @@ fn run_promtool(promtool: &Path, dir: &Path, items: &[Item]) -> Vec<String> {
             .collect();
         errors.push(format!(
             "promtool check config exited with {}:\n{}",
-            out.status,
+            status,
             relabel(&text, &names).trim_end()
         ));
     }
