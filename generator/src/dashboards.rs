@@ -107,11 +107,7 @@ fn metric_panels(metric: &Metric, next_id: &mut u32) -> Vec<Value> {
         panels.push(panel(
             id(),
             &format!("{} per week", metric.name),
-            &format!(
-                "Weekly count of `{}` ({}).",
-                metric.name,
-                metric.args.join(" ")
-            ),
+            &format!("Weekly count of `{}`, per repository.", metric.name),
             GITHUB_DS,
             counters,
             "short",

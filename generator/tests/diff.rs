@@ -1,0 +1,345 @@
+//! `velogen diff`: one test per exit code, git revisions, and that a change shows up only
+//! where it belongs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn velogen_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_velogen"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("velogen runs")
+}
+
+fn velogen(args: &[&str]) -> Output {
+    velogen_in(&root(), args)
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn no_change_exits_0_against_a_render_a_folder_and_the_same_config() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("render.yaml");
+    std::fs::write(&file, velogen(&["render"]).stdout).expect("write");
+    let dir = tmp.path().join("out");
+    assert!(
+        velogen(&["render", "-o", dir.to_str().expect("utf-8")])
+            .status
+            .success()
+    );
+    for from in [
+        file.to_str().expect("utf-8"),
+        dir.to_str().expect("utf-8"),
+        "config.yaml",
+    ] {
+        let out = velogen(&["diff", "--from", from]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{from}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{from}: printed a diff for no change"
+        );
+    }
+}
+
+#[test]
+fn changes_exit_1_and_show_a_unified_diff_per_object() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let old = tmp.path().join("old.yaml");
+    let config = std::fs::read_to_string(root().join("config.yaml")).expect("config");
+    std::fs::write(
+        &old,
+        config.replace("public-ip: 130.211.224.127", "public-ip: 130.211.224.128"),
+    )
+    .expect("write");
+    let out = velogen(&["diff", "--from", old.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let diff = text(&out);
+    assert!(
+        diff.contains("# Service/velodrome/nginx-istio (changed)"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("-  loadBalancerIP: \"130.211.224.128\""),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+  loadBalancerIP: \"130.211.224.127\""),
+        "{diff}"
+    );
+    assert_eq!(
+        diff.matches("(changed)").count(),
+        1,
+        "only the istio Service changed:\n{diff}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 changed, 0 added, 0 removed"));
+}
+
+#[test]
+fn errors_exit_2() {
+    for args in [
+        vec!["diff", "--from", "no-such-file.yaml"],
+        vec!["diff", "--from", "tests/golden/bad/many-errors.yaml"],
+        vec!["diff", "--from", "git:no-such-revision-anywhere"],
+        vec![
+            "diff",
+            "-c",
+            "tests/golden/bad/unknown-key.yaml",
+            "--from",
+            "config.yaml",
+        ],
+    ] {
+        let out = velogen(&args);
+        let code = out.status.code();
+        // An invalid *current* config is exit 1 (invalid config) for render; for diff both
+        // sides must render, and any failure to compare is exit 2 except that one.
+        let expected = if args.contains(&"-c") {
+            Some(1)
+        } else {
+            Some(2)
+        };
+        assert_eq!(
+            code,
+            expected,
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn changing_one_metric_changes_only_that_projects_transform_and_its_checksum() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config =
+        std::fs::read_to_string(root().join("tests/golden/cloudsql/config.yaml")).expect("config");
+    let changed = config.replace("--event=merged", "--event=closed");
+    assert_ne!(config, changed);
+    let new = tmp.path().join("config.yaml");
+    std::fs::write(&new, changed).expect("write");
+    let out = velogen(&[
+        "diff",
+        "-c",
+        new.to_str().expect("utf-8"),
+        "--from",
+        "tests/golden/cloudsql/config.yaml",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let diff = text(&out);
+    let objects: Vec<&str> = diff.lines().filter(|l| l.starts_with("# ")).collect();
+    assert_eq!(
+        objects,
+        [
+            "# ConfigMap/metrics/transform-team (changed)",
+            "# Deployment/metrics/transform-team (changed)"
+        ],
+        "{diff}"
+    );
+    let deployment = diff
+        .split("# Deployment/metrics/transform-team")
+        .nth(1)
+        .expect("deployment diff");
+    let changed_lines: Vec<&str> = deployment
+        .lines()
+        .filter(|l| l.starts_with('-') || l.starts_with('+'))
+        .filter(|l| !l.starts_with("---") && !l.starts_with("+++"))
+        .collect();
+    assert_eq!(
+        changed_lines.len(),
+        2,
+        "only the checksum line changes:\n{deployment}"
+    );
+    assert!(
+        changed_lines
+            .iter()
+            .all(|l| l.contains("velodrome.dev/config-checksum")),
+        "{deployment}"
+    );
+}
+
+#[test]
+fn a_prometheus_change_rolls_only_that_prometheus() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = std::fs::read_to_string(root().join("config.yaml")).expect("config");
+    let changed = config.replace("job_name: istio-boskos", "job_name: istio-boskos-2");
+    let new = tmp.path().join("config.yaml");
+    std::fs::write(&new, changed).expect("write");
+    let out = velogen(&[
+        "diff",
+        "-c",
+        new.to_str().expect("utf-8"),
+        "--from",
+        "config.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let diff = text(&out);
+    let objects: Vec<&str> = diff.lines().filter(|l| l.starts_with("# ")).collect();
+    assert_eq!(
+        objects,
+        [
+            "# ConfigMap/velodrome/prometheus-istio (changed)",
+            "# Deployment/velodrome/prometheus-istio (changed)"
+        ],
+        "{diff}"
+    );
+}
+
+#[test]
+fn reordered_keys_diff_as_unchanged() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // The same config with projects, repositories, metrics and keys in another order.
+    let reordered = r#"
+projects:
+  team:
+    prometheus:
+      config:
+        scrape_configs:
+          - static_configs:
+              - targets: ["api.team-org.example:9090"]
+            job_name: api
+        global: {scrape_interval: 30s}
+    nginx:
+      public-ip: 203.0.113.10
+    repositories:
+      team-org/web:
+      team-org/api:
+    metric-set: default
+metric-sets:
+  default:
+    open:
+      args: [--no-issues, "--state=opened,!merged", "--percentiles=50,90"]
+    merge:
+      args: [--no-issues, --event=merged]
+github:
+  tokens: [bot-a, bot-b]
+mysql:
+  secret: cloudsql-mysql
+  instance: my-gcp-project:us-central1:github-database
+  mode: cloudsql
+namespace: metrics
+"#;
+    let new = tmp.path().join("config.yaml");
+    std::fs::write(&new, reordered).expect("write");
+    let out = velogen(&[
+        "diff",
+        "-c",
+        new.to_str().expect("utf-8"),
+        "--from",
+        "tests/golden/cloudsql/config.yaml",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn from_git_ref_renders_the_config_as_it_was() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = tmp.path();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(repo)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("git runs");
+        assert!(
+            status.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    };
+    git(&["init", "-q", "-b", "main"]);
+    let config =
+        std::fs::read_to_string(root().join("tests/golden/minimal/config.yaml")).expect("config");
+    std::fs::write(repo.join("config.yaml"), &config).expect("write");
+    git(&["add", "config.yaml"]);
+    git(&["commit", "-q", "-m", "first"]);
+    let out = velogen_in(repo, &["diff", "--from", "git:HEAD"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(
+        repo.join("config.yaml"),
+        config.replace(
+            "octo-org/octo-repo:",
+            "octo-org/octo-repo:\n      octo-org/second:",
+        ),
+    )
+    .expect("write");
+    let out = velogen_in(repo, &["diff", "--from", "git:HEAD"]);
+    assert_eq!(out.status.code(), Some(1));
+    let diff = text(&out);
+    assert!(diff.contains("+        - octo-org/second"), "{diff}");
+}
+
+#[test]
+fn color_only_when_asked_or_on_a_terminal() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let old = tmp.path().join("old.yaml");
+    let config = std::fs::read_to_string(root().join("config.yaml")).expect("config");
+    std::fs::write(
+        &old,
+        config.replace("scrape_interval: 1m", "scrape_interval: 2m"),
+    )
+    .expect("write");
+    let plain = velogen(&["diff", "--from", old.to_str().expect("utf-8")]);
+    assert!(!text(&plain).contains('\x1b'));
+    let colored = velogen(&[
+        "diff",
+        "--color",
+        "always",
+        "--from",
+        old.to_str().expect("utf-8"),
+    ]);
+    assert!(text(&colored).contains("\x1b[31m"));
+}
+
+#[test]
+fn secret_values_in_an_old_render_are_masked() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let old = tmp.path().join("old.yaml");
+    let mut rendered = String::from_utf8(velogen(&["render"]).stdout).expect("utf-8");
+    rendered.push_str("---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: leaked\n  namespace: velodrome\nstringData:\n  password: hunter2-very-secret\n");
+    std::fs::write(&old, rendered).expect("write");
+    let out = velogen(&["diff", "--from", old.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let diff = text(&out);
+    assert!(
+        diff.contains("# Secret/velodrome/leaked (removed)"),
+        "{diff}"
+    );
+    assert!(
+        !diff.contains("hunter2"),
+        "a secret value leaked into the diff:\n{diff}"
+    );
+    assert!(diff.contains("masked"));
+}
