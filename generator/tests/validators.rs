@@ -235,11 +235,15 @@ fn grafana_provisioning_schema_rejects_broken_files() {
         "key datasources.yaml: Grafana provisioning schema: at /datasources/0: \"type\" is a required property",
         "key datasources.yaml: Grafana provisioning schema: at /datasources/0: \"url\" is a required property",
         "'urll' was unexpected",
-        "at /datasources/0/secureJsonData/password",
+        "at /datasources/0/secureJsonData/password: value does not match",
         "key dashboards.yaml: Grafana provisioning schema: at /providers/0/options: \"path\" is a required property",
     ] {
         assert!(errors.contains(needle), "missing {needle:?} in:\n{errors}");
     }
+    assert!(
+        !errors.contains("plain-text-instead-of-a-reference"),
+        "a secret value was echoed: {errors}"
+    );
 }
 
 #[test]

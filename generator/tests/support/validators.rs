@@ -788,8 +788,18 @@ fn check_provisioning(items: &[Item]) -> Vec<String> {
         for e in validator.iter_errors(&value) {
             let at = e.instance_path().as_str();
             let at = if at.is_empty() { "/" } else { at };
+            // A value that may be a secret is never echoed into test output.
+            let lower = at.to_ascii_lowercase();
+            let message = if ["securejsondata", "password", "secret", "token"]
+                .iter()
+                .any(|w| lower.contains(w))
+            {
+                e.masked().to_string()
+            } else {
+                e.to_string()
+            };
             errors.push(format!(
-                "{}: Grafana provisioning schema: at {at}: {e}",
+                "{}: Grafana provisioning schema: at {at}: {message}",
                 item.origin
             ));
         }
