@@ -5,6 +5,7 @@ mod cli;
 mod db;
 mod fetcher;
 mod github;
+mod influx;
 mod token_counter;
 mod transform;
 

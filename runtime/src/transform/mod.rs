@@ -1,11 +1,531 @@
-//! `velodrome transform`: see ARCHITECTURE.md.
+//! `velodrome transform`: MySQL -> InfluxDB, every configured metric of one repository
+//! (`--repository` + `--metrics-file`) or of a whole project (`--plan`), in one process
+//! with one pass over each repository's rows for all its metrics.
+//!
+//! # Points and timestamps
+//!
+//! Output is what existing dashboards read: measurement = metric name, tag `repository`,
+//! integer fields `event`, `comment`, `count`, `sum`, `"<p>%"` and the string `author`.
+//! Points are written in nanoseconds: a point's time is its event's second, plus 1 ns for
+//! each earlier point of the same metric and repository in that second. The first point of
+//! a second is exactly where the original's second-precision point was, the others stay
+//! inside the same second (so `GROUP BY time(...)` buckets do not change), and two merges
+//! in one second are two points instead of one overwriting the other.
+//!
+//! # Watermarks
+//!
+//! Table `transform_watermarks` (created here, idempotently) holds per (repository, metric)
+//! the metric's canonical definition, the key of the last stream item whose points are
+//! all written, and how many stream items were at or before that key. Each round:
+//!
+//! - a metric without a row, or whose definition changed, is dropped from InfluxDB and
+//!   recomputed; the others keep their points;
+//! - a metric whose count of items up to its mark changed (rows arrived late, with older
+//!   timestamps: a fetcher backfill, or events whose issue row came later) is dropped and
+//!   recomputed too, so its series equals a full recompute;
+//! - otherwise only items after the mark are written. Within one process the computation
+//!   state stays in memory and only new rows are read; after a restart the history is
+//!   replayed in memory (no writes) up to the mark, then writing resumes.
+//!
+//! Batches are bounded; after each written batch the marks advance, so a crash loses at
+//! most one batch of work and the same points are rewritten identically.
 
+mod engine;
+mod source;
+mod state;
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+use mysql_async::Pool;
+use velodrome_model::metric::MetricSpec;
+use velodrome_model::names::RepoName;
+use velodrome_model::plan::{MetricEntry, TransformPlan};
+
 use crate::cli::{Cli, TransformArgs};
+use crate::influx::{self, Batch, Influx, InfluxConfig, Precision};
+use engine::{Item, Key, MetricEngine, Point, Values};
+use source::Watermark;
+
+/// Points per InfluxDB request.
+const DEFAULT_BATCH: usize = 5_000;
+
+/// One configured metric, parsed.
+#[derive(Debug, Clone)]
+struct Metric {
+    name: String,
+    spec: MetricSpec,
+    definition: String,
+}
+
+/// One repository and its metrics.
+#[derive(Debug, Clone)]
+struct RepoPlan {
+    repository: String,
+    metrics: Vec<Metric>,
+}
+
+/// A configuration problem: reported, then exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct ConfigError(String);
 
 /// Runs the mode until it is done (`--once`) or stopped.
-pub async fn run(_globals: &Cli, _args: &TransformArgs) -> anyhow::Result<ExitCode> {
-    eprintln!("error: velodrome transform is not implemented yet");
-    Ok(ExitCode::from(2))
+pub async fn run(globals: &Cli, args: &TransformArgs) -> anyhow::Result<ExitCode> {
+    init_logging(globals);
+    let plans = match load_plans(args) {
+        Ok(plans) => plans,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let pool = crate::db::connect(&args.mysql.mysql_url, 4).context("MySQL")?;
+    let batch_size = env_number("VELODROME_TRANSFORM_BATCH").unwrap_or(DEFAULT_BATCH);
+    let result = if args.dry_run {
+        dry_run(&pool, &plans, batch_size).await
+    } else {
+        run_rounds(&pool, &plans, args, batch_size).await
+    };
+    pool.disconnect().await.ok();
+    result
+}
+
+fn init_logging(globals: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match globals.log_format {
+        crate::cli::LogFormat::Json => builder.json().try_init(),
+        crate::cli::LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// Reads and checks every metric before anything runs.
+fn load_plans(args: &TransformArgs) -> Result<Vec<RepoPlan>, ConfigError> {
+    let mut raw: Vec<(String, BTreeMap<String, MetricEntry>)> = Vec::new();
+    let source;
+    if let Some(path) = &args.plan {
+        source = path.display().to_string();
+        let text = read(path)?;
+        let plan: TransformPlan =
+            serde_saphyr::from_str(&text).map_err(|err| ConfigError(format!("{source}: {err}")))?;
+        for (repo, metrics) in plan.repositories {
+            raw.push((repo.key(), metrics));
+        }
+    } else {
+        let (Some(repository), Some(path)) = (&args.repository, &args.metrics_file) else {
+            return Err(ConfigError(
+                "give --repository with --metrics-file, or --plan".to_owned(),
+            ));
+        };
+        let repo = RepoName::parse(repository).map_err(|err| ConfigError(err.to_string()))?;
+        source = path.display().to_string();
+        let text = read(path)?;
+        let metrics: BTreeMap<String, MetricEntry> =
+            serde_saphyr::from_str(&text).map_err(|err| ConfigError(format!("{source}: {err}")))?;
+        raw.push((repo.key(), metrics));
+    }
+    let mut plans = Vec::new();
+    let mut problems = Vec::new();
+    for (repository, metrics) in raw {
+        let mut parsed = Vec::new();
+        for (name, entry) in metrics {
+            if name.is_empty() {
+                problems.push(format!("{source}: {repository}: empty metric name"));
+                continue;
+            }
+            match MetricSpec::parse(&entry.plugin, &entry.args) {
+                Ok(spec) => {
+                    let definition = spec.canonical();
+                    parsed.push(Metric {
+                        name,
+                        spec,
+                        definition,
+                    });
+                }
+                Err(err) => {
+                    let place = match err.arg.and_then(|i| entry.args.get(i).map(|a| (i, a))) {
+                        Some((i, arg)) => format!(" argument {} ({arg:?})", i + 1),
+                        None => String::new(),
+                    };
+                    problems.push(format!(
+                        "{source}: {repository}: metric {name:?}{place}: {}",
+                        err.message
+                    ));
+                }
+            }
+        }
+        plans.push(RepoPlan {
+            repository,
+            metrics: parsed,
+        });
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError(problems.join("\nerror: ")));
+    }
+    Ok(plans)
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map_err(|err| ConfigError(format!("cannot read {}: {err}", path.display())))
+}
+
+/// `--dry-run`: every point of every metric as line protocol on stdout; nothing is written
+/// and no state is stored.
+async fn dry_run(pool: &Pool, plans: &[RepoPlan], batch_size: usize) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    for plan in plans {
+        let mut engines: Vec<MetricEngine> = plan
+            .metrics
+            .iter()
+            .map(|m| MetricEngine::new(&m.spec))
+            .collect();
+        let bodies = engines.iter().any(MetricEngine::reads_bodies);
+        let mut batch = Batch::new(Precision::Nanoseconds, batch_size);
+        let mut points = Vec::new();
+        let mut conn = pool.get_conn().await.context("MySQL")?;
+        let mut items = source::open_items(&mut conn, &plan.repository, None, bodies)
+            .await
+            .context("reading rows")?;
+        while let Some(item) = source::next_item(&mut items)
+            .await
+            .context("reading rows")?
+        {
+            for (metric, engine) in plan.metrics.iter().zip(engines.iter_mut()) {
+                engine.receive(&item, &mut points);
+                for point in points.drain(..) {
+                    batch.push(to_query(
+                        &metric.name,
+                        &plan.repository,
+                        &point,
+                        &metric.spec,
+                    ))?;
+                }
+            }
+            if batch.is_full() {
+                print_batch(&stdout, &mut batch)?;
+            }
+        }
+        drop(items);
+        print_batch(&stdout, &mut batch)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_batch(stdout: &std::io::Stdout, batch: &mut Batch) -> anyhow::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let text = batch.line_protocol()?;
+    let mut out = stdout.lock();
+    writeln!(out, "{text}").context("writing stdout")?;
+    batch.clear();
+    Ok(())
+}
+
+/// The InfluxDB point of a computed point.
+fn to_query(
+    name: &str,
+    repository: &str,
+    point: &Point,
+    spec: &MetricSpec,
+) -> influxdb::WriteQuery {
+    let time = u128::try_from(point.time_ns).unwrap_or(0);
+    let mut query =
+        influx::point(Precision::Nanoseconds, time, name).add_tag("repository", repository);
+    match &point.values {
+        Values::Event => query = query.add_field("event", 1i64),
+        Values::Comment => query = query.add_field("comment", 1i64),
+        Values::State(values) => {
+            query = query
+                .add_field("count", values.count)
+                .add_field("sum", values.sum);
+            for (p, value) in spec.percentiles().iter().zip(&values.percentiles) {
+                query = query.add_field(format!("{p}%"), *value);
+            }
+        }
+    }
+    if let Some(author) = &point.author {
+        query = query.add_field("author", author.as_str());
+    }
+    query
+}
+
+/// The computation of one repository kept between rounds of one process.
+struct Live {
+    engines: Vec<MetricEngine>,
+    position: Option<Key>,
+    seen: i64,
+}
+
+async fn run_rounds(
+    pool: &Pool,
+    plans: &[RepoPlan],
+    args: &TransformArgs,
+    batch_size: usize,
+) -> anyhow::Result<ExitCode> {
+    let version = crate::db::migrate(pool)
+        .await
+        .context("MySQL schema migration")?;
+    tracing::debug!(version, "schema ready");
+    source::ensure_tables(pool)
+        .await
+        .context("creating transform_watermarks")?;
+    let influx = Influx::new(&InfluxConfig {
+        url: args.influx.influx_url.clone(),
+        database: args.influx.influx_database.clone(),
+        user: args.influx.influx_user.clone(),
+        password: args.influx.influx_password.clone(),
+    });
+    if let Err(err) = influx.create_database().await {
+        tracing::warn!(error = %err, "could not create the InfluxDB database (it must exist)");
+    }
+    let fail_after = env_number("VELODROME_TRANSFORM_FAIL_AFTER_BATCHES");
+    let mut live: Vec<Option<Live>> = plans.iter().map(|_| None).collect();
+    loop {
+        let mut failed = false;
+        for (plan, live) in plans.iter().zip(live.iter_mut()) {
+            let round = Round {
+                pool,
+                influx: &influx,
+                plan,
+                batch_size,
+                fail_after,
+            };
+            match round.run(live.take()).await {
+                Ok(state) => *live = Some(state),
+                Err(err) => {
+                    failed = true;
+                    tracing::error!(repository = %plan.repository, error = format!("{err:#}"), "transform round failed");
+                    if args.schedule.once {
+                        eprintln!("error: {}: {err:#}", plan.repository);
+                    }
+                }
+            }
+        }
+        if args.schedule.once {
+            return Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(args.schedule.interval) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+/// How a metric takes part in a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Points up to the mark are written; write only after it.
+    Continue(Option<Key>),
+    /// Drop its points and write everything (new, changed, or late rows).
+    Recompute,
+}
+
+struct Round<'a> {
+    pool: &'a Pool,
+    influx: &'a Influx,
+    plan: &'a RepoPlan,
+    batch_size: usize,
+    fail_after: Option<usize>,
+}
+
+impl Round<'_> {
+    async fn run(&self, previous: Option<Live>) -> anyhow::Result<Live> {
+        let repository = self.plan.repository.as_str();
+        let stored: BTreeMap<String, Watermark> = source::load_watermarks(self.pool, repository)
+            .await
+            .context("loading watermarks")?
+            .into_iter()
+            .collect();
+        let mut modes = Vec::with_capacity(self.plan.metrics.len());
+        let mut counts: BTreeMap<Key, i64> = BTreeMap::new();
+        for metric in &self.plan.metrics {
+            let mode = match stored.get(&metric.name) {
+                Some(mark) if mark.definition == metric.definition => {
+                    let current = match mark.mark {
+                        Some(key) => match counts.get(&key) {
+                            Some(count) => *count,
+                            None => {
+                                let count = source::count_upto(self.pool, repository, key)
+                                    .await
+                                    .context("counting rows")?;
+                                counts.insert(key, count);
+                                count
+                            }
+                        },
+                        None => 0,
+                    };
+                    if current == mark.seen {
+                        Mode::Continue(mark.mark)
+                    } else {
+                        tracing::info!(repository, metric = %metric.name, stored = mark.seen, current, "rows arrived before the watermark; recomputing");
+                        Mode::Recompute
+                    }
+                }
+                Some(_) => {
+                    tracing::info!(repository, metric = %metric.name, "definition changed; recomputing");
+                    Mode::Recompute
+                }
+                None => Mode::Recompute,
+            };
+            modes.push(mode);
+        }
+        // Keep the in-memory computation when every metric continues from where it is.
+        let (mut engines, start, mut seen) = match previous {
+            Some(live)
+                if live.engines.len() == modes.len()
+                    && modes.iter().all(|m| *m == Mode::Continue(live.position)) =>
+            {
+                (live.engines, live.position, live.seen)
+            }
+            _ => (
+                self.plan
+                    .metrics
+                    .iter()
+                    .map(|m| MetricEngine::new(&m.spec))
+                    .collect(),
+                None,
+                0,
+            ),
+        };
+        for (metric, mode) in self.plan.metrics.iter().zip(&modes) {
+            if *mode == Mode::Recompute {
+                let statement = influx::drop_series(&metric.name, &[("repository", repository)]);
+                self.influx
+                    .execute(&statement)
+                    .await
+                    .with_context(|| format!("dropping the old points of {}", metric.name))?;
+            }
+        }
+        let bodies = engines.iter().any(MetricEngine::reads_bodies);
+        let mut batch = Batch::new(Precision::Nanoseconds, self.batch_size);
+        let mut points: Vec<Point> = Vec::new();
+        let mut position = start;
+        let mut batches = 0usize;
+        let mut written = 0usize;
+        let mut read = 0usize;
+        let mut conn = self.pool.get_conn().await.context("MySQL")?;
+        let mut items = source::open_items(&mut conn, repository, start, bodies)
+            .await
+            .context("reading rows")?;
+        while let Some(item) = source::next_item(&mut items)
+            .await
+            .context("reading rows")?
+        {
+            read += 1;
+            seen += 1;
+            position = Some(item.key);
+            self.receive(&item, &modes, &mut engines, &mut points, &mut batch)?;
+            if batch.is_full() {
+                written += batch.len();
+                self.influx
+                    .write(&mut batch)
+                    .await
+                    .context("writing points")?;
+                self.store(&modes, position, seen, false).await?;
+                batches += 1;
+                if self.fail_after.is_some_and(|n| batches >= n) {
+                    anyhow::bail!(
+                        "stopped after {batches} batches (VELODROME_TRANSFORM_FAIL_AFTER_BATCHES)"
+                    );
+                }
+            }
+        }
+        drop(items);
+        drop(conn);
+        written += batch.len();
+        self.influx
+            .write(&mut batch)
+            .await
+            .context("writing points")?;
+        self.store(&modes, position, seen, true).await?;
+        tracing::info!(repository, read, written, "transform round done");
+        Ok(Live {
+            engines,
+            position,
+            seen,
+        })
+    }
+
+    fn receive(
+        &self,
+        item: &Item,
+        modes: &[Mode],
+        engines: &mut [MetricEngine],
+        points: &mut Vec<Point>,
+        batch: &mut Batch,
+    ) -> anyhow::Result<()> {
+        for ((metric, mode), engine) in self.plan.metrics.iter().zip(modes).zip(engines) {
+            engine.receive(item, points);
+            let writing = match mode {
+                Mode::Recompute | Mode::Continue(None) => true,
+                Mode::Continue(Some(mark)) => item.key > *mark,
+            };
+            if writing {
+                for point in points.iter() {
+                    batch.push(to_query(
+                        &metric.name,
+                        &self.plan.repository,
+                        point,
+                        &metric.spec,
+                    ))?;
+                }
+            }
+            points.clear();
+        }
+        Ok(())
+    }
+
+    /// Advances the marks of the metrics whose points up to `position` are all written
+    /// (at the end of the round: all of them).
+    async fn store(
+        &self,
+        modes: &[Mode],
+        position: Option<Key>,
+        seen: i64,
+        end: bool,
+    ) -> anyhow::Result<()> {
+        let mut marks = Vec::new();
+        for (metric, mode) in self.plan.metrics.iter().zip(modes) {
+            let behind = match mode {
+                Mode::Continue(Some(mark)) => position.is_none_or(|p| p <= *mark),
+                _ => false,
+            };
+            if behind && !end {
+                continue;
+            }
+            let mark = match mode {
+                Mode::Continue(Some(mark)) if position.is_none_or(|p| p < *mark) => Some(*mark),
+                _ => position,
+            };
+            marks.push((
+                metric.name.as_str(),
+                Watermark {
+                    definition: metric.definition.clone(),
+                    mark,
+                    seen,
+                },
+            ));
+        }
+        let refs: Vec<(&str, &Watermark)> = marks.iter().map(|(n, w)| (*n, w)).collect();
+        source::store_watermarks(self.pool, &self.plan.repository, &refs)
+            .await
+            .context("storing watermarks")
+    }
 }

@@ -1,0 +1,645 @@
+//! The `--state` machine (spec 3.3 to 3.5) without the original's rescans.
+//!
+//! The original kept one state object per issue and, on every change, walked every issue to
+//! count the active ones, sum their ages and sort them for each percentile: O(events x
+//! issues). Here each issue keeps one byte per state item, and the active issues live in an
+//! [`ActiveSet`] that answers count, sum and any percentile in O(log n):
+//!
+//! - An issue's age is the minimum over its items of (t - item start), that is t - S with S
+//!   the latest item start. When an issue becomes active, the item that just flipped started
+//!   at the current event time, so S = t, the largest start so far: starts enter the set in
+//!   non-decreasing order, and a Fenwick tree over insertion positions gives rank queries.
+//!   The one exception is a description made only of `!x` items, active "since year 1":
+//!   those are counted apart with the original's saturated age (292 years).
+//! - The sum of whole minutes Σ floor((t - S)/60) is kept exactly from Σ floor(S/60) and a
+//!   60-slot histogram of S mod 60.
+//!
+//! Removed entries leave holes that are compacted once they outnumber the live ones, so the
+//! memory follows the open issues, not the history.
+
+use std::collections::HashMap;
+
+use velodrome_model::metric::{EventMatcher, StateSpec};
+
+/// Age of an item active since the beginning of time, in nanoseconds: Go's saturated
+/// `time.Duration`, which the original wrote for such items.
+pub const FOREVER_NS: i64 = i64::MAX;
+
+/// Whole minutes of [`FOREVER_NS`], what the original added to `sum` for such items.
+const FOREVER_MINUTES: i64 = i64::MAX / 60_000_000_000;
+
+/// The matchers a description can reach, interned, with each one's opposite.
+#[derive(Debug, Clone)]
+struct Matchers {
+    list: Vec<EventMatcher>,
+    opposite: Vec<u8>,
+}
+
+impl Matchers {
+    fn intern(&mut self, matcher: &EventMatcher) -> u8 {
+        if let Some(i) = self.list.iter().position(|m| m == matcher) {
+            return i as u8;
+        }
+        self.list.push(matcher.clone());
+        self.opposite.push(u8::MAX);
+        (self.list.len() - 1) as u8
+    }
+
+    /// Interns `matcher` and the chain of its opposites (at most a handful: x, opp(x),
+    /// opp(opp(x)) cycles with period 2 after the first step).
+    fn close(&mut self, matcher: &EventMatcher) -> u8 {
+        let first = self.intern(matcher);
+        let mut current = first;
+        loop {
+            if self.opposite[current as usize] != u8::MAX {
+                break;
+            }
+            let opposite = self.list[current as usize].opposite();
+            let next = self.intern(&opposite);
+            self.opposite[current as usize] = next;
+            current = next;
+        }
+        first
+    }
+}
+
+/// One state item's condition, packed in a byte: matcher id << 1 | active.
+type Code = u8;
+
+fn code(matcher: u8, active: bool) -> Code {
+    (matcher << 1) | u8::from(active)
+}
+
+/// One issue's state: its items' codes and, while active, its slot in the [`ActiveSet`].
+#[derive(Debug, Clone)]
+struct IssueState {
+    codes: Box<[Code]>,
+    slot: Slot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Inactive,
+    Forever,
+    At(u32),
+}
+
+/// What a state change reports: the fields of the point (spec 3.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateValues {
+    /// Issues in the state after the event.
+    pub count: i64,
+    /// Their total age in whole minutes.
+    pub sum: i64,
+    /// One value per requested percentile, in nanoseconds, in the requested order.
+    pub percentiles: Vec<i64>,
+}
+
+/// Per-issue states of one description for one repository, plus their active set.
+#[derive(Debug, Clone)]
+pub struct StateTracker {
+    matchers: Matchers,
+    initial: Box<[Code]>,
+    starts_active: bool,
+    issues: HashMap<i64, IssueState>,
+    active: ActiveSet,
+    percentiles: Vec<u8>,
+}
+
+impl StateTracker {
+    /// A tracker for `spec`, reporting the given percentiles (1..=100, checked by the
+    /// metric grammar).
+    pub fn new(spec: &StateSpec, percentiles: &[u8]) -> Self {
+        let mut matchers = Matchers {
+            list: Vec::new(),
+            opposite: Vec::new(),
+        };
+        let initial: Box<[Code]> = spec
+            .items()
+            .iter()
+            .map(|item| code(matchers.close(&item.event), item.starts_active))
+            .collect();
+        let starts_active = initial.iter().all(|c| c & 1 == 1);
+        Self {
+            matchers,
+            initial,
+            starts_active,
+            issues: HashMap::new(),
+            active: ActiveSet::default(),
+            percentiles: percentiles.to_vec(),
+        }
+    }
+
+    /// Feeds one event of `issue` at `time` (seconds); returns the new values when the
+    /// issue's state changed (even if its overall activity did not), as the original did.
+    pub fn receive(
+        &mut self,
+        issue: i64,
+        event: &str,
+        label: &str,
+        time: i64,
+    ) -> Option<StateValues> {
+        if !self.issues.contains_key(&issue) {
+            let slot = if self.starts_active {
+                self.active.insert_forever();
+                Slot::Forever
+            } else {
+                Slot::Inactive
+            };
+            self.issues.insert(
+                issue,
+                IssueState {
+                    codes: self.initial.clone(),
+                    slot,
+                },
+            );
+        }
+        let state = self.issues.get_mut(&issue)?;
+        let mut changed = false;
+        for c in state.codes.iter_mut() {
+            let matcher = *c >> 1;
+            if self.matchers.list[matcher as usize].matches(event, label) {
+                let opposite = self.matchers.opposite[matcher as usize];
+                *c = code(opposite, *c & 1 == 0);
+                changed = true;
+            }
+        }
+        if !changed {
+            return None;
+        }
+        let active = state.codes.iter().all(|c| c & 1 == 1);
+        match (state.slot, active) {
+            (Slot::Inactive, true) => {
+                let position = self.active.insert(time, issue);
+                state.slot = Slot::At(position);
+            }
+            (Slot::At(position), false) => {
+                self.active.remove(position);
+                state.slot = Slot::Inactive;
+            }
+            (Slot::Forever, false) => {
+                self.active.remove_forever();
+                state.slot = Slot::Inactive;
+            }
+            _ => {}
+        }
+        if self.active.needs_compaction() {
+            let moves = self.active.compact();
+            for (owner, position) in moves {
+                if let Some(state) = self.issues.get_mut(&owner) {
+                    state.slot = Slot::At(position);
+                }
+            }
+        }
+        Some(self.values(time))
+    }
+
+    /// Count, sum and percentiles of the issues active at `time`.
+    pub fn values(&self, time: i64) -> StateValues {
+        StateValues {
+            count: self.active.count(),
+            sum: self.active.sum_minutes(time),
+            percentiles: self
+                .percentiles
+                .iter()
+                .map(|p| self.active.percentile_ns(time, *p))
+                .collect(),
+        }
+    }
+
+    #[cfg_attr(not(test), allow(dead_code))]
+    /// Whether `issue`'s state is active (every item active).
+    pub fn is_active(&self, issue: i64) -> bool {
+        self.issues
+            .get(&issue)
+            .is_some_and(|s| s.codes.iter().all(|c| c & 1 == 1))
+    }
+
+    #[cfg_attr(not(test), allow(dead_code))]
+    /// The items of `issue` as (active, matcher) pairs, for tests and debugging.
+    pub fn items(&self, issue: i64) -> Option<Vec<(bool, EventMatcher)>> {
+        self.issues.get(&issue).map(|s| {
+            s.codes
+                .iter()
+                .map(|c| (c & 1 == 1, self.matchers.list[(c >> 1) as usize].clone()))
+                .collect()
+        })
+    }
+
+    #[allow(dead_code)]
+    /// Issues with a state (memory accounting for benchmarks).
+    pub fn tracked_issues(&self) -> usize {
+        self.issues.len()
+    }
+}
+
+/// Start times (seconds) of the active issues: count, sum of whole minutes and percentiles
+/// of ages without a scan. Starts must be inserted in non-decreasing order.
+#[derive(Debug, Clone)]
+pub struct ActiveSet {
+    starts: Vec<i64>,
+    owners: Vec<i64>,
+    alive: Vec<bool>,
+    tree: Fenwick,
+    finite: i64,
+    forever: i64,
+    sum_div: i64,
+    rem_histogram: [i64; 60],
+}
+
+impl Default for ActiveSet {
+    fn default() -> Self {
+        Self {
+            starts: Vec::new(),
+            owners: Vec::new(),
+            alive: Vec::new(),
+            tree: Fenwick::default(),
+            finite: 0,
+            forever: 0,
+            sum_div: 0,
+            rem_histogram: [0; 60],
+        }
+    }
+}
+
+impl ActiveSet {
+    /// Adds an issue active since `start`; returns its position for [`ActiveSet::remove`].
+    pub fn insert(&mut self, start: i64, owner: i64) -> u32 {
+        debug_assert!(self.starts.last().is_none_or(|last| *last <= start));
+        let position = self.starts.len();
+        self.starts.push(start);
+        self.owners.push(owner);
+        self.alive.push(true);
+        self.tree.push(1);
+        self.finite += 1;
+        self.sum_div += start.div_euclid(60);
+        self.rem_histogram[start.rem_euclid(60) as usize] += 1;
+        position as u32
+    }
+
+    /// Adds an issue active since the beginning of time.
+    pub fn insert_forever(&mut self) {
+        self.forever += 1;
+    }
+
+    /// Removes the issue at `position`.
+    pub fn remove(&mut self, position: u32) {
+        let i = position as usize;
+        if !self.alive.get(i).copied().unwrap_or(false) {
+            return;
+        }
+        self.alive[i] = false;
+        self.tree.add(i, -1);
+        let start = self.starts[i];
+        self.finite -= 1;
+        self.sum_div -= start.div_euclid(60);
+        self.rem_histogram[start.rem_euclid(60) as usize] -= 1;
+    }
+
+    /// Removes one issue active since the beginning of time.
+    pub fn remove_forever(&mut self) {
+        self.forever -= 1;
+    }
+
+    /// Number of active issues.
+    pub fn count(&self) -> i64 {
+        self.finite + self.forever
+    }
+
+    /// Σ floor((t - S) / 1 minute) over active issues, exactly as the original's loop.
+    pub fn sum_minutes(&self, time: i64) -> i64 {
+        let a = time.div_euclid(60);
+        let b = time.rem_euclid(60) as usize;
+        let later: i64 = self.rem_histogram[b + 1..].iter().sum();
+        self.finite * a - self.sum_div - later + self.forever * FOREVER_MINUTES
+    }
+
+    /// Nearest-rank percentile of the ages at `time`, in nanoseconds (0 when empty).
+    pub fn percentile_ns(&self, time: i64, p: u8) -> i64 {
+        let n = self.count();
+        if n == 0 {
+            return 0;
+        }
+        let index = (i64::from(p) * n + 99) / 100 - 1;
+        if index >= self.finite {
+            return FOREVER_NS;
+        }
+        // Ages ascending = starts descending: the (index+1)-th largest start.
+        let rank = self.finite - index;
+        let position = self.tree.kth(rank as usize);
+        let age = time - self.starts[position];
+        age.saturating_mul(1_000_000_000)
+    }
+
+    fn needs_compaction(&self) -> bool {
+        self.starts.len() >= 1024 && (self.finite as usize) * 2 < self.starts.len()
+    }
+
+    /// Drops the holes; returns (owner, new position) of every live entry.
+    fn compact(&mut self) -> Vec<(i64, u32)> {
+        let mut moves = Vec::with_capacity(self.finite as usize);
+        let mut starts = Vec::with_capacity(self.finite as usize * 2);
+        let mut owners = Vec::with_capacity(self.finite as usize * 2);
+        for i in 0..self.starts.len() {
+            if self.alive[i] {
+                moves.push((self.owners[i], starts.len() as u32));
+                starts.push(self.starts[i]);
+                owners.push(self.owners[i]);
+            }
+        }
+        self.alive = vec![true; starts.len()];
+        self.tree = Fenwick::ones(starts.len());
+        self.starts = starts;
+        self.owners = owners;
+        moves
+    }
+}
+
+/// A Fenwick (binary indexed) tree of counts that can grow at the end.
+#[derive(Debug, Clone, Default)]
+struct Fenwick {
+    /// 1-based: tree[i-1] covers (i - lowbit(i), i].
+    tree: Vec<i64>,
+}
+
+impl Fenwick {
+    fn ones(n: usize) -> Self {
+        let mut tree = vec![1i64; n];
+        for i in 1..=n {
+            let parent = i + (i & i.wrapping_neg());
+            if parent <= n {
+                tree[parent - 1] += tree[i - 1];
+            }
+        }
+        Self { tree }
+    }
+
+    /// Appends an element with `value`.
+    fn push(&mut self, value: i64) {
+        let i = self.tree.len() + 1;
+        // Node i covers (i - lowbit(i), i]: the sum of the nodes it absorbs plus value.
+        let low = i & i.wrapping_neg();
+        let mut total = value;
+        let mut j = i - 1;
+        let stop = i - low;
+        while j > stop {
+            total += self.tree[j - 1];
+            j -= j & j.wrapping_neg();
+        }
+        self.tree.push(total);
+    }
+
+    fn add(&mut self, index: usize, delta: i64) {
+        let mut i = index + 1;
+        while i <= self.tree.len() {
+            self.tree[i - 1] += delta;
+            i += i & i.wrapping_neg();
+        }
+    }
+
+    /// 0-based index of the k-th (1-based) live element.
+    fn kth(&self, mut k: usize) -> usize {
+        let n = self.tree.len();
+        let mut position = 0;
+        let mut step = if n == 0 {
+            0
+        } else {
+            1 << (usize::BITS - 1 - n.leading_zeros())
+        };
+        while step > 0 {
+            let next = position + step;
+            if next <= n && (self.tree[next - 1] as usize) < k {
+                position = next;
+                k -= self.tree[next - 1] as usize;
+            }
+            step >>= 1;
+        }
+        position.min(n.saturating_sub(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracker(description: &str, percentiles: &[u8]) -> StateTracker {
+        StateTracker::new(
+            &StateSpec::parse(description).expect("state parses"),
+            percentiles,
+        )
+    }
+
+    const T0: i64 = 0;
+
+    // Spec 8.2, states tests. The original measured ages in nanoseconds from N(...); the
+    // tables hold whole seconds, so the same cases run in seconds.
+
+    #[test]
+    fn active_item_leaves_on_its_exit_event() {
+        // ActiveState{start 0, exit labeled:test}: active, age(10) = 10; labeled test ->
+        // Inactive{entry unlabeled:test}, changed; labeled non-matching -> unchanged.
+        let mut t = tracker("!labeled:test", &[100]);
+        assert_eq!(t.receive(1, "labeled", "non-matching", 10), None);
+        assert!(t.is_active(1));
+        assert_eq!(
+            t.items(1),
+            Some(vec![(true, EventMatcher::Labeled("test".into()))])
+        );
+        let values = t.receive(1, "labeled", "test", 10).expect("changed");
+        assert_eq!(values.count, 0);
+        assert_eq!(
+            t.items(1),
+            Some(vec![(false, EventMatcher::Unlabeled("test".into()))])
+        );
+    }
+
+    #[test]
+    fn inactive_item_enters_on_its_entry_event() {
+        let mut t = tracker("labeled:test", &[100]);
+        assert_eq!(t.receive(1, "labeled", "non-matching", 5), None);
+        assert!(!t.is_active(1));
+        let values = t.receive(1, "labeled", "test", 10).expect("changed");
+        assert_eq!(
+            t.items(1),
+            Some(vec![(true, EventMatcher::Unlabeled("test".into()))])
+        );
+        assert_eq!(values.count, 1);
+        // Age(N(20)) of an item started at 10 is 10.
+        assert_eq!(t.values(20).percentiles, vec![10_000_000_000]);
+    }
+
+    #[test]
+    fn multi_state_age_is_the_minimum() {
+        // [Active{exit merged, start 10}, Active{exit closed, start 20}]: age(30) = 10.
+        let mut t = tracker("reopened,labeled:x", &[100]);
+        t.receive(1, "reopened", "", 10);
+        let values = t.receive(1, "labeled", "x", 20).expect("changed");
+        assert_eq!(values.count, 1);
+        assert_eq!(t.values(30).percentiles, vec![10_000_000_000]);
+        // [Active, Inactive] is not active.
+        let mut t = tracker("reopened,closed", &[]);
+        t.receive(1, "reopened", "", 10);
+        assert!(!t.is_active(1));
+    }
+
+    #[test]
+    fn merged_not_closed_sequence() {
+        use EventMatcher::*;
+        let mut t = tracker("merged,!closed", &[]);
+        // The state is created lazily by the first event of the issue.
+        assert_eq!(t.receive(1, "labeled", "x", T0), None);
+        assert_eq!(t.items(1), Some(vec![(false, Merged), (true, Closed)]));
+        assert!(t.receive(1, "closed", "", 10).is_some());
+        assert_eq!(t.items(1), Some(vec![(false, Merged), (false, Reopened)]));
+        assert!(t.receive(1, "merged", "", 20).is_some());
+        assert_eq!(t.items(1), Some(vec![(true, Never), (false, Reopened)]));
+        let values = t.receive(1, "reopened", "", 30).expect("changed");
+        assert_eq!(t.items(1), Some(vec![(true, Never), (true, Closed)]));
+        assert_eq!(values.count, 1);
+        assert!(t.is_active(1));
+    }
+
+    #[test]
+    fn new_state_shapes() {
+        use EventMatcher::*;
+        let mut t = tracker("merged", &[]);
+        t.receive(1, "x", "", 0);
+        assert_eq!(t.items(1), Some(vec![(false, Merged)]));
+        let mut t = tracker("merged,!closed", &[]);
+        t.receive(1, "x", "", 0);
+        assert_eq!(t.items(1), Some(vec![(false, Merged), (true, Closed)]));
+    }
+
+    #[test]
+    fn bundle_totals_and_percentiles() {
+        // TestBundle: 50 issues merged at T(60 i); at T(3000): (50, 1275), p50 = 25 min.
+        let mut t = tracker("merged", &[50]);
+        assert_eq!(
+            t.values(10),
+            StateValues {
+                count: 0,
+                sum: 0,
+                percentiles: vec![0]
+            }
+        );
+        for i in 0..50 {
+            assert!(t.receive(i, "merged", "", 60 * i).is_some(), "{i}");
+        }
+        let values = t.values(3000);
+        assert_eq!((values.count, values.sum), (50, 1275));
+        assert_eq!(values.percentiles, vec![25 * 60 * 1_000_000_000]);
+    }
+
+    #[test]
+    fn state_plugin_points() {
+        // TestStatePlugin: --state=merged --percentiles=50,100.
+        let mut t = tracker("merged", &[50, 100]);
+        assert_eq!(t.receive(1, "opened", "", 600), None);
+        assert_eq!(
+            t.receive(1, "merged", "", 1200),
+            Some(StateValues {
+                count: 1,
+                sum: 0,
+                percentiles: vec![0, 0]
+            })
+        );
+        assert_eq!(t.receive(1, "merged", "", 1800), None);
+        assert_eq!(
+            t.receive(2, "merged", "", 2400),
+            Some(StateValues {
+                count: 2,
+                sum: 20,
+                percentiles: vec![0, 1_200_000_000_000]
+            })
+        );
+    }
+
+    #[test]
+    fn forever_items_saturate_like_go() {
+        let mut t = tracker("!merged", &[50]);
+        assert_eq!(t.receive(1, "opened", "", 100), None);
+        let values = t.values(200);
+        assert_eq!(values.count, 1);
+        assert_eq!(values.sum, 153_722_867);
+        assert_eq!(values.percentiles, vec![FOREVER_NS]);
+        assert_eq!(t.receive(1, "merged", "", 300).map(|v| v.count), Some(0));
+    }
+
+    /// The fast set against the original's definition, on random histories, including
+    /// compactions.
+    #[test]
+    fn active_set_matches_a_naive_scan() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut set = ActiveSet::default();
+        // (owner, start) of the live entries, and each owner's position in the set.
+        let mut naive: Vec<(i64, i64)> = Vec::new();
+        let mut positions: HashMap<i64, u32> = HashMap::new();
+        let mut time = 1_500_000_000i64;
+        for step in 0..20_000i64 {
+            time += (next() % 90) as i64;
+            if naive.is_empty() || next() % 3 != 0 {
+                positions.insert(step, set.insert(time, step));
+                naive.push((step, time));
+            } else {
+                let i = (next() as usize) % naive.len();
+                let (owner, _) = naive.swap_remove(i);
+                let position = positions.remove(&owner).expect("live owner");
+                set.remove(position);
+            }
+            if set.needs_compaction() {
+                for (owner, position) in set.compact() {
+                    positions.insert(owner, position);
+                }
+            }
+            if step % 97 == 0 {
+                let mut ages: Vec<i64> = naive.iter().map(|(_, s)| time - s).collect();
+                ages.sort_unstable();
+                let sum: i64 = ages.iter().map(|a| a / 60).sum();
+                assert_eq!(set.count(), ages.len() as i64);
+                assert_eq!(set.sum_minutes(time), sum);
+                for p in [1u8, 25, 50, 90, 100] {
+                    let want = if ages.is_empty() {
+                        0
+                    } else {
+                        ages[(usize::from(p) * ages.len()).div_ceil(100) - 1] * 1_000_000_000
+                    };
+                    assert_eq!(set.percentile_ns(time, p), want, "p{p} step {step}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fenwick_push_and_kth() {
+        let mut f = Fenwick::default();
+        for _ in 0..37 {
+            f.push(1);
+        }
+        assert_eq!(f.kth(1), 0);
+        assert_eq!(f.kth(37), 36);
+        f.add(0, -1);
+        f.add(5, -1);
+        assert_eq!(f.kth(1), 1);
+        assert_eq!(f.kth(5), 6);
+        let g = Fenwick::ones(37);
+        assert_eq!(
+            g.tree,
+            Fenwick {
+                tree: {
+                    let mut h = Fenwick::default();
+                    for _ in 0..37 {
+                        h.push(1);
+                    }
+                    h.tree
+                }
+            }
+            .tree
+        );
+    }
+}
