@@ -174,6 +174,9 @@ const ATTEMPTS: u32 = 4;
 impl Influx {
     /// A client for `config` (no request is made yet).
     pub fn new(config: &InfluxConfig) -> Self {
+        // reqwest is built without a default TLS provider (see Cargo.toml): install ring
+        // once, as the GitHub client does; a second install is a harmless no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let url = config.url.trim_end_matches('/').to_owned();
         let mut client = Client::new(url, config.database.clone());
         if let Some(user) = &config.user {

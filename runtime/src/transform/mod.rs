@@ -14,8 +14,8 @@
 //!
 //! # Watermarks
 //!
-//! Table `transform_watermarks` (created here, idempotently) holds per (repository, metric)
-//! the metric's canonical definition, the key of the last stream item whose points are
+//! Table `transform_watermarks` (created here, idempotently) holds per (destination =
+//! InfluxDB URL and database, repository, metric) the metric's canonical definition, the key of the last stream item whose points are
 //! all written, and how many stream items were at or before that key. Each round:
 //!
 //! - a metric without a row, or whose definition changed, is dropped from InfluxDB and
@@ -292,12 +292,18 @@ async fn run_rounds(
         tracing::warn!(error = %err, "could not create the InfluxDB database (it must exist)");
     }
     let fail_after = env_number("VELODROME_TRANSFORM_FAIL_AFTER_BATCHES");
+    let destination = format!(
+        "{}|{}",
+        args.influx.influx_url.trim_end_matches('/'),
+        args.influx.influx_database
+    );
     let mut live: Vec<Option<Live>> = plans.iter().map(|_| None).collect();
     loop {
         let mut failed = false;
         for (plan, live) in plans.iter().zip(live.iter_mut()) {
             let round = Round {
                 pool,
+                destination: &destination,
                 influx: &influx,
                 plan,
                 batch_size,
@@ -339,6 +345,7 @@ enum Mode {
 
 struct Round<'a> {
     pool: &'a Pool,
+    destination: &'a str,
     influx: &'a Influx,
     plan: &'a RepoPlan,
     batch_size: usize,
@@ -348,11 +355,12 @@ struct Round<'a> {
 impl Round<'_> {
     async fn run(&self, previous: Option<Live>) -> anyhow::Result<Live> {
         let repository = self.plan.repository.as_str();
-        let stored: BTreeMap<String, Watermark> = source::load_watermarks(self.pool, repository)
-            .await
-            .context("loading watermarks")?
-            .into_iter()
-            .collect();
+        let stored: BTreeMap<String, Watermark> =
+            source::load_watermarks(self.pool, self.destination, repository)
+                .await
+                .context("loading watermarks")?
+                .into_iter()
+                .collect();
         let mut modes = Vec::with_capacity(self.plan.metrics.len());
         let mut counts: BTreeMap<Key, i64> = BTreeMap::new();
         for metric in &self.plan.metrics {
@@ -524,7 +532,7 @@ impl Round<'_> {
             ));
         }
         let refs: Vec<(&str, &Watermark)> = marks.iter().map(|(n, w)| (*n, w)).collect();
-        source::store_watermarks(self.pool, &self.plan.repository, &refs)
+        source::store_watermarks(self.pool, self.destination, &self.plan.repository, &refs)
             .await
             .context("storing watermarks")
     }

@@ -175,6 +175,7 @@ pub async fn ensure_tables(pool: &Pool) -> Result<(), DbError> {
     let mut conn = pool.get_conn().await?;
     conn.query_drop(
         "CREATE TABLE IF NOT EXISTS transform_watermarks (
+            destination VARCHAR(255) NOT NULL,
             repository VARCHAR(255) NOT NULL,
             metric VARCHAR(255) NOT NULL,
             definition TEXT NOT NULL,
@@ -183,7 +184,7 @@ pub async fn ensure_tables(pool: &Pool) -> Result<(), DbError> {
             mark_id BIGINT NULL,
             seen BIGINT NOT NULL,
             updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
-            PRIMARY KEY (repository, metric)
+            PRIMARY KEY (destination, repository, metric)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
     )
     .await?;
@@ -192,17 +193,19 @@ pub async fn ensure_tables(pool: &Pool) -> Result<(), DbError> {
 
 type WatermarkRow = (String, String, Option<i64>, Option<u8>, Option<i64>, i64);
 
-/// Every stored watermark of `repository`, by metric name.
+/// Every stored watermark of `repository` for `destination` (the InfluxDB URL and
+/// database: another destination has its own points, so its own marks), by metric name.
 pub async fn load_watermarks(
     pool: &Pool,
+    destination: &str,
     repository: &str,
 ) -> Result<Vec<(String, Watermark)>, DbError> {
     let mut conn = pool.get_conn().await?;
     let rows: Vec<WatermarkRow> = conn
         .exec(
             "SELECT metric, definition, mark_time, mark_kind, mark_id, seen
-               FROM transform_watermarks WHERE repository = ?",
-            (repository,),
+               FROM transform_watermarks WHERE destination = ? AND repository = ?",
+            (destination, repository),
         )
         .await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -228,9 +231,11 @@ pub async fn load_watermarks(
     Ok(out)
 }
 
-/// Stores the watermarks of several metrics of `repository` in one transaction.
+/// Stores the watermarks of several metrics of `repository` for `destination` in one
+/// transaction.
 pub async fn store_watermarks(
     pool: &Pool,
+    destination: &str,
     repository: &str,
     marks: &[(&str, &Watermark)],
 ) -> Result<(), DbError> {
@@ -248,12 +253,14 @@ pub async fn store_watermarks(
         };
         tx.exec_drop(
             "INSERT INTO transform_watermarks
-                (repository, metric, definition, mark_time, mark_kind, mark_id, seen)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+                (destination, repository, metric, definition, mark_time, mark_kind, mark_id,
+                 seen)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON DUPLICATE KEY UPDATE definition = VALUES(definition),
                 mark_time = VALUES(mark_time), mark_kind = VALUES(mark_kind),
                 mark_id = VALUES(mark_id), seen = VALUES(seen)",
             (
+                destination,
                 repository,
                 *metric,
                 mark.definition.as_str(),
