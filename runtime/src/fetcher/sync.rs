@@ -303,25 +303,24 @@ impl RepoSync {
             };
             let mut next_cursor = cursor.clone();
             let max = rows.max_updated();
-            let last_page = next.is_none() || rows.len() < PER_PAGE;
+            next_cursor.etag = None;
             let mut done = false;
-            if last_page {
+            if follow.is_none() && next.is_none() && rows.len() < PER_PAGE {
+                // The walk ends on a page with room to spare, so any later change shows
+                // on this very URL: keep it and its ETag, and the next poll is a free 304.
+                next_cursor.etag = new_etag;
                 done = true;
-                if follow.is_none() {
-                    // Keep this exact URL and its ETag: the next poll is conditional and
-                    // costs nothing while the list is unchanged.
-                    next_cursor.etag = new_etag;
-                } else {
-                    next_cursor.since = max.max(cursor.since);
-                    next_cursor.etag = None;
-                }
             } else if max > cursor.since {
+                // Re-anchor: the next request is page 1 again with `since` = newest seen.
                 next_cursor.since = max;
-                next_cursor.etag = None;
                 follow = None;
-            } else {
+            } else if next.is_some() {
                 // A full page of one timestamp: page forward without moving `since`.
                 follow = next;
+            } else {
+                // A bulk edit of more than a page in one second ends the list: the next
+                // poll reads it again (unconditionally) until something newer arrives.
+                done = true;
             }
             let mut tx = self.pool.start_transaction(TxOpts::default()).await?;
             match &rows {
@@ -337,7 +336,7 @@ impl RepoSync {
             tables::save_cursor(&mut tx, &self.key, kind.endpoint(), &next_cursor).await?;
             tx.commit().await?;
             cursor = next_cursor;
-            if done || (follow.is_none() && next_cursor_stuck(&cursor, max)) {
+            if done {
                 return Ok(());
             }
         }
@@ -520,10 +519,4 @@ impl RepoSync {
             }
         }
     }
-}
-
-/// True when a full page brought nothing newer than the cursor and there is no link to
-/// follow: stop rather than loop on the same request.
-fn next_cursor_stuck(cursor: &Cursor, max: Option<UtcTime>) -> bool {
-    max.is_none() || max < cursor.since
 }

@@ -1,0 +1,474 @@
+//! The fetcher against a fake GitHub on loopback and the real MariaDB: a full backfill
+//! compared field by field, the request budget, conditional polls, the recorded session,
+//! injected faults, and tokens kept out of every log line and error.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use support::fake_github::{
+    FakeComment, FakeEvent, FakeGithub, FakeRepo, Logged, Mirror, Sizes, generate,
+};
+use support::mysql::fresh_database;
+
+const TOKEN: &str = "ghp_TESTtoken0123456789secretVALUE";
+
+/// Exit status and stderr of one `velodrome fetcher --once`.
+struct Run {
+    code: Option<i32>,
+    stderr: String,
+}
+
+async fn fetch_once(
+    fake: &FakeGithub,
+    db: &str,
+    repos: &[&str],
+    token_file: &Path,
+    log: &str,
+) -> Run {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_velodrome"));
+    cmd.arg("fetcher").arg("--once");
+    for repo in repos {
+        cmd.arg("--repository").arg(repo);
+    }
+    cmd.arg("--mysql-url")
+        .arg(db)
+        .arg("--token-file")
+        .arg(token_file)
+        .arg("--github-url")
+        .arg(&fake.url)
+        .env("VELODROME_GITHUB_BACKOFF_MS", "20")
+        .env("VELODROME_LOG", log)
+        .env_remove("RUST_LOG");
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run velodrome");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stderr.contains(TOKEN),
+        "the token leaked into the log:\n{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(TOKEN));
+    Run {
+        code: out.status.code(),
+        stderr,
+    }
+}
+
+fn token_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = dir.path().join("token");
+    std::fs::write(&path, format!("{TOKEN}\n")).expect("write token");
+    path
+}
+
+fn count(log: &[Logged], pred: impl Fn(&str) -> bool) -> usize {
+    log.iter().filter(|l| pred(&l.path)).count()
+}
+
+fn is_list(path: &str, repo: &str, what: &str) -> bool {
+    path.starts_with(&format!("/repos/{repo}/{what}?"))
+}
+
+/// Issue numbers whose per-issue event pages are truly needed: those created before the
+/// oldest event the capped feed still shows.
+fn unreachable_issues(repo: &FakeRepo, cap: usize) -> BTreeSet<i64> {
+    let floor = repo
+        .events
+        .values()
+        .rev()
+        .take(cap)
+        .map(|e| e.created_at)
+        .min()
+        .unwrap_or(i64::MAX);
+    repo.issues
+        .values()
+        .filter(|i| i.created_at < floor)
+        .map(|i| i.number)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_then_conditional_polls_then_only_changes() {
+    let Some(db) = fresh_database("fetcher_backfill").await else {
+        return;
+    };
+    let fake = FakeGithub::start(TOKEN).await;
+    let sizes = Sizes {
+        issues: 2000,
+        comments: 10_000,
+        reviews: 300,
+        events: 8000,
+    };
+    let cap = 6000;
+    let data = generate(1, sizes);
+    fake.with(|s| {
+        s.repos.insert("velo/big".into(), data.clone());
+        s.feed_cap = cap;
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = token_file(&dir);
+
+    // 1. Backfill: the tables hold exactly what the fake serves.
+    let run = fetch_once(&fake, &db, &["velo/big"], &token, "info").await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    Mirror::load(&db, "velo/big")
+        .await
+        .assert_same(&Mirror::expected(&data));
+
+    // ... within the request budget: one request per 99 new items per list endpoint (the
+    // keyset walk re-reads the boundary item), plus the per-issue event pages that the
+    // capped feed cannot reach, and nothing else.
+    let log = fake.log();
+    assert!(
+        log.iter().all(|l| l.status == 200 && l.authorized),
+        "unexpected statuses"
+    );
+    let issues = count(&log, |p| is_list(p, "velo/big", "issues"));
+    let comments = count(&log, |p| is_list(p, "velo/big", "issues/comments"));
+    let reviews = count(&log, |p| is_list(p, "velo/big", "pulls/comments"));
+    let feed = count(&log, |p| is_list(p, "velo/big", "issues/events"));
+    let per_issue: Vec<&Logged> = log
+        .iter()
+        .filter(|l| l.path.contains("/events?") && !is_list(&l.path, "velo/big", "issues/events"))
+        .collect();
+    eprintln!(
+        "backfill requests: issues {issues} for {}, comments {comments} for {}, reviews {reviews} for {}, feed {feed} for {cap} of {}, per-issue {} ; total {}",
+        sizes.issues,
+        sizes.comments,
+        sizes.reviews,
+        sizes.events,
+        per_issue.len(),
+        log.len()
+    );
+    // +1 for the bulk edit of 150 issues in one second (a page of one timestamp).
+    assert!(issues <= sizes.issues.div_ceil(99) + 2, "issues: {issues}");
+    assert!(
+        comments <= sizes.comments.div_ceil(99),
+        "comments: {comments}"
+    );
+    assert!(reviews <= sizes.reviews.div_ceil(99), "reviews: {reviews}");
+    assert!(feed <= cap.div_ceil(100), "feed: {feed}");
+    let needed = unreachable_issues(&data, cap);
+    let fetched: BTreeSet<i64> = per_issue
+        .iter()
+        .filter_map(|l| l.path.split('/').nth(5).and_then(|n| n.parse().ok()))
+        .collect();
+    assert_eq!(
+        fetched, needed,
+        "per-issue event pages only for issues the feed cannot reach"
+    );
+    let pages_needed: usize = needed
+        .iter()
+        .map(|n| {
+            data.events
+                .values()
+                .filter(|e| e.issue == *n)
+                .count()
+                .div_ceil(100)
+                .max(1)
+        })
+        .sum();
+    assert_eq!(per_issue.len(), pages_needed);
+    assert_eq!(
+        issues + comments + reviews + feed + per_issue.len(),
+        log.len()
+    );
+
+    // 2. Nothing changed: only conditional requests, all 304.
+    fake.clear_log();
+    let run = fetch_once(&fake, &db, &["velo/big"], &token, "info").await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let log = fake.log();
+    assert_eq!(
+        log.len(),
+        4,
+        "one poll per endpoint: {:?}",
+        log.iter().map(|l| &l.path).collect::<Vec<_>>()
+    );
+    assert!(
+        log.iter().all(|l| l.conditional && l.status == 304),
+        "{log:?}"
+    );
+
+    // 3. A few changes: the next run fetches only the endpoints that changed, one page each.
+    let mut data = data;
+    let now = data
+        .issues
+        .values()
+        .map(|i| i.updated_at)
+        .max()
+        .unwrap_or(0)
+        + 1000;
+    if let Some(i) = data.issues.get_mut(&5) {
+        i.title = "renamed".into();
+        i.labels = vec!["kind/regression".into()];
+        i.updated_at = now;
+    }
+    data.comments.insert(
+        9_999_999,
+        FakeComment {
+            id: 9_999_999,
+            issue: 7,
+            body: "new".into(),
+            user: None,
+            created_at: now + 1,
+            updated_at: now + 1,
+        },
+    );
+    if let Some(i) = data.issues.get_mut(&7) {
+        i.comments += 1;
+        i.updated_at = now + 1;
+    }
+    data.events.insert(
+        99_000_000,
+        FakeEvent {
+            id: 99_000_000,
+            issue: 7,
+            event: "closed".into(),
+            label: None,
+            actor: None,
+            assignee: None,
+            created_at: now + 2,
+        },
+    );
+    fake.with(|s| {
+        s.repos.insert("velo/big".into(), data.clone());
+    });
+    fake.clear_log();
+    let run = fetch_once(&fake, &db, &["velo/big"], &token, "info").await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    Mirror::load(&db, "velo/big")
+        .await
+        .assert_same(&Mirror::expected(&data));
+    let log = fake.log();
+    let statuses: Vec<(String, u16)> = log.iter().map(|l| (l.path.clone(), l.status)).collect();
+    assert_eq!(log.len(), 4, "{statuses:?}");
+    assert!(log.iter().all(|l| l.conditional), "{statuses:?}");
+    assert_eq!(count(&log, |p| is_list(p, "velo/big", "pulls/comments")), 1);
+    assert!(
+        log.iter()
+            .any(|l| is_list(&l.path, "velo/big", "pulls/comments") && l.status == 304),
+        "review comments did not change: {statuses:?}"
+    );
+    assert_eq!(
+        log.iter().filter(|l| l.status == 200).count(),
+        3,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_the_recorded_session() {
+    let Some(db) = fresh_database("fetcher_replay").await else {
+        return;
+    };
+    let fake = FakeGithub::start(TOKEN).await;
+    let recorded: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/reference/github-paginate-issues.json"
+        ))
+        .expect("read the recorded session"),
+    )
+    .expect("parse the recorded session");
+    fake.load_replay(&recorded);
+    fake.with(|s| {
+        s.repos.insert(
+            "octokit-fixture-org/paginate-issues".into(),
+            FakeRepo::default(),
+        );
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = fetch_once(
+        &fake,
+        &db,
+        &["octokit-fixture-org/paginate-issues"],
+        &token_file(&dir),
+        "info",
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let mut want = Vec::new();
+    for entry in recorded.as_array().expect("array") {
+        for issue in entry["response"].as_array().expect("issues") {
+            want.push((
+                issue["number"].as_i64().expect("number"),
+                issue["title"].as_str().expect("title").to_owned(),
+                issue["user"]["login"].as_str().expect("login").to_owned(),
+                issue["state"].as_str().expect("state").to_owned(),
+                issue["comments"].as_i64().expect("comments") as i32,
+                issue["created_at"].as_str().expect("created").to_owned(),
+            ));
+        }
+    }
+    want.sort();
+    assert_eq!(want.len(), 13);
+    let got = Mirror::load(&db, "octokit-fixture-org/paginate-issues").await;
+    let got: Vec<_> = got
+        .issues
+        .into_iter()
+        .map(|i| (i.0, i.1, i.3, i.4, i.5, i.8))
+        .collect();
+    assert_eq!(got, want);
+    // every recorded page was requested through the Link headers
+    let log = fake.log();
+    for page in 2..=5 {
+        assert!(
+            log.iter()
+                .any(|l| l.path.starts_with("/repositories/1000/issues")
+                    && l.path.ends_with(&format!("page={page}"))),
+            "page {page}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completes_exactly_through_injected_faults() {
+    let Some(db) = fresh_database("fetcher_faults").await else {
+        return;
+    };
+    let fake = FakeGithub::start(TOKEN).await;
+    let data = generate(
+        2,
+        Sizes {
+            issues: 400,
+            comments: 2000,
+            reviews: 80,
+            events: 2000,
+        },
+    );
+    fake.with(|s| {
+        s.repos.insert("velo/faulty".into(), data.clone());
+        s.feed_cap = 1200;
+        s.faults.error_rate = 0.2;
+        s.faults.secondary_limit_at = Some((6, 2));
+        s.faults.malformed_at = Some(11);
+        s.faults.drop_mid_body_at = Some(17);
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = fetch_once(&fake, &db, &["velo/faulty"], &token_file(&dir), "debug").await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    Mirror::load(&db, "velo/faulty")
+        .await
+        .assert_same(&Mirror::expected(&data));
+    let log = fake.log();
+    let bad = log.iter().filter(|l| l.status == 502).count();
+    assert!(
+        bad * 100 >= log.len() * 10,
+        "about 20% 502s expected: {bad} of {}",
+        log.len()
+    );
+    // waited as told by Retry-After
+    let limited = log
+        .iter()
+        .position(|l| l.status == 403)
+        .expect("a secondary rate limit was served");
+    let waited = log[limited + 1].at.duration_since(log[limited].at);
+    assert!(
+        waited >= Duration::from_secs(2),
+        "waited only {waited:?} after Retry-After: 2"
+    );
+    assert!(
+        run.stderr.contains("secondary rate limit"),
+        "{}",
+        run.stderr
+    );
+    // the malformed page was reported with its URL, then fetched again
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("malformed page"))
+        .expect("a malformed-page warning");
+    assert!(line.contains(&fake.url), "{line}");
+    assert!(
+        run.stderr.contains("reading body"),
+        "the dropped connection was retried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_never_decodes_fails_with_its_url_and_commits_nothing_of_it() {
+    let Some(db) = fresh_database("fetcher_malformed").await else {
+        return;
+    };
+    let fake = FakeGithub::start(TOKEN).await;
+    let data = generate(
+        3,
+        Sizes {
+            issues: 50,
+            comments: 100,
+            reviews: 30,
+            events: 100,
+        },
+    );
+    fake.with(|s| {
+        s.repos.insert("velo/broken".into(), data.clone());
+        s.faults.always_malformed = Some("pulls/comments".into());
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = fetch_once(&fake, &db, &["velo/broken"], &token_file(&dir), "info").await;
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("round failed"))
+        .expect("an error line");
+    assert!(
+        line.contains("cannot decode")
+            && line.contains(&format!("{}/repos/velo/broken/pulls/comments", fake.url)),
+        "{line}"
+    );
+    let got = Mirror::load(&db, "velo/broken").await;
+    let want = Mirror::expected(&data);
+    assert_eq!(
+        got.issues, want.issues,
+        "pages before the broken one are committed"
+    );
+    assert!(
+        got.comments.iter().all(|c| !c.1),
+        "nothing of the broken page is committed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_stay_out_of_logs_and_errors() {
+    let Some(db) = fresh_database("fetcher_secrets").await else {
+        return;
+    };
+    // The fake expects another token: every request fails with 401.
+    let fake = FakeGithub::start("some-other-token").await;
+    fake.with(|s| {
+        s.repos.insert(
+            "velo/secret".into(),
+            generate(
+                4,
+                Sizes {
+                    issues: 5,
+                    comments: 5,
+                    reviews: 1,
+                    events: 5,
+                },
+            ),
+        );
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    // trace level: every layer's logging on, including the HTTP client's
+    let run = fetch_once(&fake, &db, &["velo/secret"], &token_file(&dir), "trace").await;
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("401"), "{}", run.stderr);
+    // the Authorization header was sent, and yet never printed (checked in fetch_once)
+    let log = fake.log();
+    assert!(log.iter().any(|l| {
+        l.headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v.contains(TOKEN))
+    }));
+    // an unreadable token file is named, not echoed
+    let missing = dir.path().join("missing-token");
+    let run = fetch_once(&fake, &db, &["velo/secret"], &missing, "trace").await;
+    assert_eq!(run.code, Some(2));
+    assert!(run.stderr.contains("missing-token"), "{}", run.stderr);
+}

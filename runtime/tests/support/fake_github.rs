@@ -1,0 +1,1054 @@
+//! A fake GitHub REST API on loopback, with the semantics the fetcher relies on: `since`,
+//! `sort=updated`, `direction`, `per_page`/`page` with `Link` headers, ETag / 304,
+//! `x-ratelimit-*` headers, bearer-token checks, and injectable faults (5xx bursts, a
+//! secondary rate limit with Retry-After, malformed JSON, a connection dropped mid-body).
+//! It can also replay a recorded session (shared/reference/github-paginate-issues.json).
+//!
+//! A small hand-written HTTP/1.1 server on tokio: no framework, full control over the bytes
+//! (a fault can cut a body in the middle).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// An issue or pull request as the fake serves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeIssue {
+    pub number: i64,
+    pub title: String,
+    pub body: Option<String>,
+    pub user: Option<String>,
+    pub state: String,
+    pub comments: i32,
+    pub is_pr: bool,
+    pub labels: Vec<String>,
+    pub assignees: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub closed_at: Option<i64>,
+}
+
+/// An issue comment or a review comment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeComment {
+    pub id: i64,
+    pub issue: i64,
+    pub body: String,
+    pub user: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An issue event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeEvent {
+    pub id: i64,
+    pub issue: i64,
+    pub event: String,
+    pub label: Option<String>,
+    pub actor: Option<String>,
+    pub assignee: Option<String>,
+    pub created_at: i64,
+}
+
+/// One repository's data.
+#[derive(Debug, Clone, Default)]
+pub struct FakeRepo {
+    pub issues: BTreeMap<i64, FakeIssue>,
+    pub comments: BTreeMap<i64, FakeComment>,
+    pub reviews: BTreeMap<i64, FakeComment>,
+    pub events: BTreeMap<i64, FakeEvent>,
+}
+
+/// Faults to inject, counted over data requests (every request but 304s).
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Probability of answering 502.
+    pub error_rate: f64,
+    /// At this data-request index, answer 403 "secondary rate limit" with Retry-After.
+    pub secondary_limit_at: Option<(usize, u64)>,
+    /// At this data-request index, answer 200 with a truncated JSON body.
+    pub malformed_at: Option<usize>,
+    /// At this data-request index, send half the body and close the connection.
+    pub drop_mid_body_at: Option<usize>,
+    /// Requests whose path contains this string always get a malformed body.
+    pub always_malformed: Option<String>,
+}
+
+/// What the fake saw and answered.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub path: String,
+    pub status: u16,
+    pub conditional: bool,
+    pub authorized: bool,
+    pub at: Instant,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Shared state behind the server.
+#[derive(Debug)]
+pub struct State {
+    pub repos: HashMap<String, FakeRepo>,
+    /// The events feed only serves this many newest events (GitHub only keeps recent ones).
+    pub feed_cap: usize,
+    pub log: Vec<Logged>,
+    pub faults: Faults,
+    pub token: String,
+    pub remaining: u64,
+    data_requests: usize,
+    rng: u64,
+    replay: HashMap<(String, u32), (u16, String, Vec<(String, String)>)>,
+}
+
+/// The running fake.
+pub struct FakeGithub {
+    /// Base URL (`http://127.0.0.1:PORT`) for `--github-url`.
+    pub url: String,
+    pub state: Arc<Mutex<State>>,
+}
+
+/// RFC 3339 of epoch seconds.
+pub fn rfc3339(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Epoch seconds of RFC 3339 `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let n = |a: usize, b: usize| text.get(a..b)?.parse::<i64>().ok();
+    let (y, m, d, h, mi, s) = (
+        n(0, 4)?,
+        n(5, 7)?,
+        n(8, 10)?,
+        n(11, 13)?,
+        n(14, 16)?,
+        n(17, 19)?,
+    );
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+fn user_json(login: &Option<String>) -> Value {
+    match login {
+        None => Value::Null,
+        Some(login) => json!({
+            "login": login, "id": 1000 + login.len(), "node_id": "MDQ6VXNlcjE=",
+            "avatar_url": "https://avatars.githubusercontent.com/u/1?v=4",
+            "url": format!("https://api.github.com/users/{login}"), "type": "User", "site_admin": false
+        }),
+    }
+}
+
+impl FakeIssue {
+    fn json(&self, base: &str, repo: &str) -> Value {
+        let mut v = json!({
+            "url": format!("{base}/repos/{repo}/issues/{}", self.number),
+            "id": 100_000 + self.number, "node_id": "I_kwDO", "number": self.number,
+            "title": self.title, "user": user_json(&self.user),
+            "labels": self.labels.iter().map(|l| json!({"id": 1, "node_id": "LA_", "name": l, "color": "ededed", "default": false, "description": null})).collect::<Vec<_>>(),
+            "state": self.state, "locked": false,
+            "assignee": self.assignees.first().map(|a| user_json(&Some(a.clone()))),
+            "assignees": self.assignees.iter().map(|a| user_json(&Some(a.clone()))).collect::<Vec<_>>(),
+            "milestone": null, "comments": self.comments,
+            "created_at": rfc3339(self.created_at), "updated_at": rfc3339(self.updated_at),
+            "closed_at": self.closed_at.map(rfc3339), "author_association": "MEMBER",
+            "active_lock_reason": null, "body": self.body,
+            "reactions": {"total_count": 0, "+1": 0}
+        });
+        if self.is_pr {
+            v["pull_request"] = json!({
+                "url": format!("{base}/repos/{repo}/pulls/{}", self.number),
+                "merged_at": null
+            });
+            v["draft"] = json!(false);
+        }
+        v
+    }
+}
+
+impl FakeComment {
+    fn json(&self, base: &str, repo: &str, review: bool) -> Value {
+        let mut v = json!({
+            "id": self.id, "node_id": "IC_", "user": user_json(&self.user), "body": self.body,
+            "created_at": rfc3339(self.created_at), "updated_at": rfc3339(self.updated_at),
+            "author_association": "CONTRIBUTOR", "reactions": {"total_count": 0}
+        });
+        if review {
+            v["pull_request_url"] = json!(format!("{base}/repos/{repo}/pulls/{}", self.issue));
+            v["path"] = json!("src/main.rs");
+            v["diff_hunk"] = json!("@@ -1 +1 @@");
+            v["commit_id"] = json!("0123456789abcdef");
+            v["in_reply_to_id"] = Value::Null;
+        } else {
+            v["issue_url"] = json!(format!("{base}/repos/{repo}/issues/{}", self.issue));
+        }
+        v
+    }
+}
+
+impl FakeEvent {
+    fn json(&self, base: &str, repo: &str, with_issue: bool) -> Value {
+        let mut v = json!({
+            "id": self.id, "node_id": "IE_", "url": format!("{base}/repos/{repo}/issues/events/{}", self.id),
+            "actor": user_json(&self.actor), "event": self.event, "commit_id": null, "commit_url": null,
+            "created_at": rfc3339(self.created_at), "performed_via_github_app": null
+        });
+        if let Some(label) = &self.label {
+            v["label"] = json!({"name": label, "color": "ededed"});
+        }
+        if self.assignee.is_some() {
+            v["assignee"] = user_json(&self.assignee);
+            v["assigner"] = user_json(&self.actor);
+        }
+        if with_issue {
+            v["issue"] = json!({"number": self.issue, "id": 100_000 + self.issue, "title": "t", "state": "open"});
+        }
+        v
+    }
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(s.get(i + 1..i + 3).unwrap_or("zz"), 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+struct Reply {
+    status: u16,
+    body: String,
+    headers: Vec<(String, String)>,
+}
+
+fn reply(status: u16, body: String) -> Reply {
+    Reply {
+        status,
+        body,
+        headers: Vec::new(),
+    }
+}
+
+/// Serves a sorted list page with Link headers built from the request's own query.
+fn page(base: &str, path: &str, query: &[(String, String)], items: Vec<Value>) -> Reply {
+    let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
+    let per_page = get("per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page_no = get("page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let total_pages = items.len().div_ceil(per_page).max(1);
+    let start = (page_no - 1) * per_page;
+    let slice: Vec<Value> = items.into_iter().skip(start).take(per_page).collect();
+    let link_to = |p: usize| {
+        let mut q: Vec<String> = query
+            .iter()
+            .filter(|(k, _)| k != "page")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        q.push(format!("page={p}"));
+        format!("<{base}{path}?{}>", q.join("&"))
+    };
+    let mut links = Vec::new();
+    if page_no < total_pages {
+        links.push(format!("{}; rel=\"next\"", link_to(page_no + 1)));
+        links.push(format!("{}; rel=\"last\"", link_to(total_pages)));
+    }
+    if page_no > 1 {
+        links.push(format!("{}; rel=\"prev\"", link_to(page_no - 1)));
+        links.push(format!("{}; rel=\"first\"", link_to(1)));
+    }
+    let mut r = reply(200, Value::Array(slice).to_string());
+    if !links.is_empty() {
+        r.headers.push(("link".into(), links.join(", ")));
+    }
+    r
+}
+
+fn updated_list<T>(
+    items: impl Iterator<Item = T>,
+    key: impl Fn(&T) -> (i64, i64),
+    query: &[(String, String)],
+) -> Vec<T> {
+    let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
+    let since = get("since").and_then(parse_rfc3339);
+    let mut list: Vec<T> = items
+        .filter(|i| since.is_none_or(|s| key(i).0 >= s))
+        .collect();
+    list.sort_by_key(|i| key(i));
+    if get("direction") == Some("desc") {
+        list.reverse();
+    }
+    list
+}
+
+impl State {
+    fn route(&mut self, base: &str, path: &str, query: &[(String, String)]) -> Reply {
+        let page_no = query
+            .iter()
+            .find(|(k, _)| k == "page")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(1);
+        if let Some((status, body, headers)) = self.replay.get(&(path.to_owned(), page_no)) {
+            let headers = headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.replace("https://api.github.com", base)))
+                .collect();
+            return Reply {
+                status: *status,
+                body: body.clone(),
+                headers,
+            };
+        }
+        let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if segs.len() < 4 || segs[0] != "repos" {
+            return reply(404, r#"{"message":"Not Found"}"#.into());
+        }
+        let repo_name = format!("{}/{}", segs[1], segs[2]).to_lowercase();
+        let Some(repo) = self.repos.get(&repo_name) else {
+            return reply(404, r#"{"message":"Not Found"}"#.into());
+        };
+        let r = repo_name.as_str();
+        match &segs[3..] {
+            ["issues"] => {
+                let list = updated_list(repo.issues.values(), |i| (i.updated_at, i.number), query);
+                page(
+                    base,
+                    path,
+                    query,
+                    list.into_iter().map(|i| i.json(base, r)).collect(),
+                )
+            }
+            ["issues", "comments"] => {
+                let list = updated_list(repo.comments.values(), |c| (c.updated_at, c.id), query);
+                page(
+                    base,
+                    path,
+                    query,
+                    list.into_iter().map(|c| c.json(base, r, false)).collect(),
+                )
+            }
+            ["pulls", "comments"] => {
+                let list = updated_list(repo.reviews.values(), |c| (c.updated_at, c.id), query);
+                page(
+                    base,
+                    path,
+                    query,
+                    list.into_iter().map(|c| c.json(base, r, true)).collect(),
+                )
+            }
+            ["issues", "events"] => {
+                let list: Vec<Value> = repo
+                    .events
+                    .values()
+                    .rev()
+                    .take(self.feed_cap)
+                    .map(|e| e.json(base, r, true))
+                    .collect();
+                page(base, path, query, list)
+            }
+            ["issues", n, "events"] => {
+                let Some(n) = n
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| repo.issues.contains_key(n))
+                else {
+                    return reply(404, r#"{"message":"Not Found"}"#.into());
+                };
+                let list: Vec<Value> = repo
+                    .events
+                    .values()
+                    .filter(|e| e.issue == n)
+                    .map(|e| e.json(base, r, false))
+                    .collect();
+                page(base, path, query, list)
+            }
+            _ => reply(404, r#"{"message":"Not Found"}"#.into()),
+        }
+    }
+
+    fn random(&mut self) -> f64 {
+        // xorshift64*: deterministic per seed, no dependency.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl FakeGithub {
+    /// Starts the fake on a free loopback port; requests must carry `Bearer <token>`.
+    pub async fn start(token: &str) -> FakeGithub {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let state = Arc::new(Mutex::new(State {
+            repos: HashMap::new(),
+            feed_cap: usize::MAX,
+            log: Vec::new(),
+            faults: Faults::default(),
+            token: token.to_owned(),
+            remaining: 5000,
+            data_requests: 0,
+            rng: 0x9e37_79b9_7f4a_7c15,
+            replay: HashMap::new(),
+        }));
+        let shared = state.clone();
+        let base = url.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = shared.clone();
+                let base = base.clone();
+                tokio::spawn(async move {
+                    let _ = serve(stream, state, base).await;
+                });
+            }
+        });
+        FakeGithub { url, state }
+    }
+
+    /// Runs `f` on the state (add repositories, change data, set faults).
+    pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut state)
+    }
+
+    /// Everything logged so far.
+    pub fn log(&self) -> Vec<Logged> {
+        self.with(|s| s.log.clone())
+    }
+
+    /// Forgets the log.
+    pub fn clear_log(&self) {
+        self.with(|s| s.log.clear());
+    }
+
+    /// Loads a recorded session (nock format: scope, method, path, status, response,
+    /// headers); the recorded links to https://api.github.com point back at the fake.
+    pub fn load_replay(&self, recorded: &Value) {
+        let entries = recorded.as_array().expect("recording is an array");
+        self.with(|s| {
+            for entry in entries {
+                let full = entry["path"].as_str().expect("path");
+                let (path, query) = full.split_once('?').unwrap_or((full, ""));
+                let page = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("page="))
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(1);
+                let headers = entry["headers"]
+                    .as_object()
+                    .map(|h| {
+                        h.iter()
+                            .filter(|(k, _)| matches!(k.as_str(), "link" | "etag"))
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let status = entry["status"].as_u64().unwrap_or(200) as u16;
+                s.replay.insert(
+                    (path.to_owned(), page),
+                    (status, entry["response"].to_string(), headers),
+                );
+            }
+        });
+    }
+}
+
+async fn serve(
+    mut stream: TcpStream,
+    state: Arc<Mutex<State>>,
+    base: String,
+) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    loop {
+        // Read one request head (GET only, no body).
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        buf.drain(..head_end + 4);
+        let mut lines = head.split("\r\n");
+        let request_line = lines.next().unwrap_or_default();
+        let target = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let (path, query_text) = target.split_once('?').unwrap_or((target.as_str(), ""));
+        let query: Vec<(String, String)> = query_text
+            .split('&')
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (decode(k), decode(v))
+            })
+            .collect();
+        let (status, body, mut extra, cut) = {
+            let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+            let authorized =
+                header("authorization").is_some_and(|a| a == format!("Bearer {}", s.token));
+            let mut r = if authorized {
+                s.route(&base, path, &query)
+            } else {
+                reply(401, r#"{"message":"Bad credentials"}"#.into())
+            };
+            let etag = format!("\"{:016x}\"", fnv(r.body.as_bytes()));
+            let conditional = header("if-none-match").is_some();
+            let mut cut = false;
+            if r.status == 200 && header("if-none-match").as_deref() == Some(etag.as_str()) {
+                r = reply(304, String::new());
+            } else if r.status == 200 || r.status == 404 {
+                let index = s.data_requests;
+                s.data_requests += 1;
+                let f = s.faults.clone();
+                if f.secondary_limit_at.is_some_and(|(i, _)| i == index) {
+                    let secs = f.secondary_limit_at.map_or(1, |(_, s)| s);
+                    r = reply(403, r#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}"#.into());
+                    r.headers.push(("retry-after".into(), secs.to_string()));
+                } else if r.status == 200
+                    && (f.malformed_at == Some(index)
+                        || f.always_malformed
+                            .as_deref()
+                            .is_some_and(|m| target.contains(m)))
+                {
+                    let keep = r.body.len() / 2;
+                    r.body.truncate(keep);
+                } else if r.status == 200 && f.drop_mid_body_at == Some(index) {
+                    cut = true;
+                } else if f.error_rate > 0.0 && s.random() < f.error_rate {
+                    r = reply(
+                        502,
+                        "<html><body><h1>502 Bad Gateway</h1></body></html>".into(),
+                    );
+                }
+                if r.status == 200 {
+                    r.headers.push(("etag".into(), etag));
+                    s.remaining = s.remaining.saturating_sub(1);
+                }
+            }
+            let reset = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                + 3600;
+            r.headers.push(("x-ratelimit-limit".into(), "5000".into()));
+            r.headers
+                .push(("x-ratelimit-remaining".into(), s.remaining.to_string()));
+            r.headers
+                .push(("x-ratelimit-used".into(), (5000 - s.remaining).to_string()));
+            r.headers
+                .push(("x-ratelimit-reset".into(), reset.to_string()));
+            r.headers
+                .push(("x-ratelimit-resource".into(), "core".into()));
+            s.log.push(Logged {
+                path: target.clone(),
+                status: r.status,
+                conditional,
+                authorized,
+                at: Instant::now(),
+                headers: headers.clone(),
+            });
+            (r.status, r.body, r.headers, cut)
+        };
+        let reason = match status {
+            200 => "OK",
+            304 => "Not Modified",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not Found",
+            502 => "Bad Gateway",
+            _ => "Other",
+        };
+        extra.push((
+            "content-type".into(),
+            "application/json; charset=utf-8".into(),
+        ));
+        let mut out = format!(
+            "HTTP/1.1 {status} {reason}\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in &extra {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        stream.write_all(out.as_bytes()).await?;
+        if cut {
+            stream.write_all(&body.as_bytes()[..body.len() / 2]).await?;
+            stream.flush().await?;
+            return Ok(()); // dropped mid-body
+        }
+        stream.write_all(body.as_bytes()).await?;
+    }
+}
+
+/// Sizes of a generated repository.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    pub issues: usize,
+    pub comments: usize,
+    pub reviews: usize,
+    pub events: usize,
+}
+
+/// A deterministic, realistic repository: issues and PRs with labels and assignees,
+/// comments, review comments on PRs, events with ids increasing in time (some with
+/// `actor: null`), a run of issues updated in the same second (a bulk edit), and bodies
+/// with multibyte text. Issue `updated_at` is at or after its last comment and event.
+pub fn generate(seed: u64, sizes: Sizes) -> FakeRepo {
+    let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move |n: u64| {
+        rng ^= rng >> 12;
+        rng ^= rng << 25;
+        rng ^= rng >> 27;
+        rng.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
+    };
+    let base = 1_577_836_800i64; // 2020-01-01
+    let users = ["alice", "bob", "carol", "dave", "erin", "frank"];
+    let labels = [
+        "kind/bug",
+        "kind/feature",
+        "priority/P0",
+        "priority/P1",
+        "lgtm",
+        "size/XL",
+    ];
+    let mut repo = FakeRepo::default();
+    let mut last_touch: BTreeMap<i64, i64> = BTreeMap::new();
+    for n in 1..=sizes.issues as i64 {
+        let created = base + n * 900;
+        let is_pr = n % 3 == 0;
+        let user = if n % 97 == 0 {
+            None
+        } else {
+            Some(users[next(6) as usize].to_string())
+        };
+        let mut l: Vec<String> = (0..next(3))
+            .map(|_| labels[next(6) as usize].to_string())
+            .collect();
+        l.sort();
+        l.dedup();
+        let a: Vec<String> = (0..next(2))
+            .map(|_| users[next(6) as usize].to_string())
+            .collect();
+        let closed = n % 4 == 0;
+        repo.issues.insert(
+            n,
+            FakeIssue {
+                number: n,
+                title: format!("Issue {n}: fix the \"thing\" ✓"),
+                body: if n % 5 == 0 {
+                    None
+                } else {
+                    Some(format!(
+                        "Body of {n}\nwith ünïcödé — and 'quotes' {}",
+                        "x".repeat(next(400) as usize)
+                    ))
+                },
+                user,
+                state: if closed { "closed" } else { "open" }.into(),
+                comments: 0,
+                is_pr,
+                labels: l,
+                assignees: a,
+                created_at: created,
+                updated_at: created,
+                closed_at: None,
+            },
+        );
+        last_touch.insert(n, created);
+    }
+    let numbers: Vec<i64> = repo.issues.keys().copied().collect();
+    let prs: Vec<i64> = repo
+        .issues
+        .values()
+        .filter(|i| i.is_pr)
+        .map(|i| i.number)
+        .collect();
+    let pick = |list: &[i64], r: u64| list[(r as usize) % list.len().max(1)];
+    let span = (sizes.issues as i64) * 900;
+    for id in 1..=sizes.comments as i64 {
+        let issue = pick(&numbers, next(u64::MAX));
+        let created = repo.issues[&issue].created_at + 60 + next(span as u64 / 4) as i64;
+        let updated = if id % 7 == 0 { created + 3600 } else { created };
+        repo.comments.insert(
+            id * 3 + 1_000_000,
+            FakeComment {
+                id: id * 3 + 1_000_000,
+                issue,
+                body: format!("comment {id} ✓ {}", "y".repeat(next(200) as usize)),
+                user: if id % 50 == 0 {
+                    None
+                } else {
+                    Some(users[next(6) as usize].to_string())
+                },
+                created_at: created,
+                updated_at: updated,
+            },
+        );
+        if let Some(i) = repo.issues.get_mut(&issue) {
+            i.comments += 1;
+        }
+        let t = last_touch.entry(issue).or_default();
+        *t = (*t).max(updated);
+    }
+    for id in 1..=sizes.reviews as i64 {
+        let issue = pick(&prs, next(u64::MAX));
+        let created = repo.issues[&issue].created_at + 120 + next(span as u64 / 4) as i64;
+        // review comment ids overlap issue comment ids on purpose: separate id spaces
+        let rid = id * 3 + 1_000_000;
+        repo.reviews.insert(
+            rid,
+            FakeComment {
+                id: rid,
+                issue,
+                body: format!("nit: rename {id}"),
+                user: Some(users[next(6) as usize].to_string()),
+                created_at: created,
+                updated_at: created,
+            },
+        );
+        let t = last_touch.entry(issue).or_default();
+        *t = (*t).max(created);
+    }
+    let kinds = [
+        "labeled",
+        "unlabeled",
+        "assigned",
+        "closed",
+        "reopened",
+        "mentioned",
+        "subscribed",
+        "referenced",
+    ];
+    let mut times: Vec<(i64, i64)> = (0..sizes.events)
+        .map(|_| {
+            let issue = pick(&numbers, next(u64::MAX));
+            (
+                repo.issues[&issue].created_at + 30 + next(span as u64 / 3) as i64,
+                issue,
+            )
+        })
+        .collect();
+    times.sort();
+    for (k, (t, issue)) in times.into_iter().enumerate() {
+        let id = 5_000_000 + k as i64 * 7;
+        let kind = if prs.contains(&issue) && k % 11 == 0 {
+            "merged"
+        } else {
+            kinds[next(8) as usize]
+        };
+        repo.events.insert(
+            id,
+            FakeEvent {
+                id,
+                issue,
+                event: kind.into(),
+                label: matches!(kind, "labeled" | "unlabeled")
+                    .then(|| labels[next(6) as usize].to_string()),
+                actor: if k % 13 == 0 {
+                    None
+                } else {
+                    Some(users[next(6) as usize].to_string())
+                },
+                assignee: (kind == "assigned").then(|| users[next(6) as usize].to_string()),
+                created_at: t,
+            },
+        );
+        let e = last_touch.entry(issue).or_default();
+        *e = (*e).max(t);
+    }
+    for (n, t) in last_touch {
+        if let Some(i) = repo.issues.get_mut(&n) {
+            i.updated_at = t + 5;
+            if i.state == "closed" {
+                i.closed_at = Some(t + 5);
+            }
+        }
+    }
+    // A bulk edit in the middle of history: 150 issues touched in the same second (more
+    // than a page of one timestamp).
+    let mut times: Vec<i64> = repo.issues.values().map(|i| i.updated_at).collect();
+    times.sort();
+    let bulk = times.get(times.len() / 2).copied().unwrap_or(base) + 1;
+    let older: Vec<i64> = repo
+        .issues
+        .values()
+        .filter(|i| i.updated_at < bulk)
+        .map(|i| i.number)
+        .collect();
+    for n in older.into_iter().step_by(5).take(150) {
+        if let Some(i) = repo.issues.get_mut(&n) {
+            i.updated_at = bulk;
+            i.labels.push("triage/accepted".into());
+            i.labels.sort();
+            i.labels.dedup();
+        }
+    }
+    repo
+}
+
+/// Rows of the mirrored tables, in a comparable shape (times as RFC 3339 strings).
+#[derive(Debug, Default, PartialEq)]
+pub struct Mirror {
+    pub issues: Vec<(
+        i64,
+        String,
+        String,
+        String,
+        String,
+        i32,
+        bool,
+        Option<String>,
+        String,
+        String,
+    )>,
+    pub labels: Vec<(i64, String)>,
+    pub assignees: Vec<(i64, String)>,
+    pub comments: Vec<(i64, bool, i64, String, String, String, String)>,
+    pub events: Vec<(
+        i64,
+        i64,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+    )>,
+}
+
+impl Mirror {
+    /// What the tables must hold for `repo`.
+    pub fn expected(repo: &FakeRepo) -> Mirror {
+        let mut m = Mirror::default();
+        for i in repo.issues.values() {
+            m.issues.push((
+                i.number,
+                i.title.clone(),
+                i.body.clone().unwrap_or_default(),
+                i.user.clone().unwrap_or_default(),
+                i.state.clone(),
+                i.comments,
+                i.is_pr,
+                i.closed_at.map(rfc3339),
+                rfc3339(i.created_at),
+                rfc3339(i.updated_at),
+            ));
+            let mut l = i.labels.clone();
+            l.sort();
+            l.dedup();
+            m.labels.extend(l.into_iter().map(|l| (i.number, l)));
+            let mut a = i.assignees.clone();
+            a.sort();
+            a.dedup();
+            m.assignees.extend(a.into_iter().map(|a| (i.number, a)));
+        }
+        for (review, list) in [(false, &repo.comments), (true, &repo.reviews)] {
+            for c in list.values() {
+                m.comments.push((
+                    c.id,
+                    review,
+                    c.issue,
+                    c.body.clone(),
+                    c.user.clone().unwrap_or_default(),
+                    rfc3339(c.created_at),
+                    rfc3339(c.updated_at),
+                ));
+            }
+        }
+        for e in repo.events.values() {
+            m.events.push((
+                e.id,
+                e.issue,
+                e.event.clone(),
+                e.label.clone(),
+                e.actor.clone(),
+                e.assignee.clone(),
+                rfc3339(e.created_at),
+            ));
+        }
+        m.sort();
+        m
+    }
+
+    fn sort(&mut self) {
+        self.issues.sort_by_key(|r| r.0);
+        self.labels.sort();
+        self.assignees.sort();
+        self.comments.sort_by_key(|r| (r.0, r.1));
+        self.events.sort_by_key(|r| r.0);
+    }
+
+    /// What the tables hold for `repository` (the lower-case key).
+    pub async fn load(db_url: &str, repository: &str) -> Mirror {
+        use mysql_async::prelude::Queryable;
+        let pool = mysql_async::Pool::new(db_url);
+        let mut conn = pool.get_conn().await.expect("connect");
+        let t = |c: &str| format!("DATE_FORMAT({c}, '%Y-%m-%dT%H:%i:%sZ')");
+        let mut m = Mirror::default();
+        let rows: Vec<mysql_async::Row> = conn
+            .exec(
+                format!(
+                    "SELECT id, title, body, user, state, comments, is_pr, {}, {}, {} FROM issues WHERE repository = ?",
+                    t("issue_closed_at"), t("issue_created_at"), t("issue_updated_at")
+                ),
+                (repository,),
+            )
+            .await
+            .expect("issues");
+        for r in rows {
+            m.issues.push((
+                r.get(0).expect("id"),
+                r.get(1).expect("title"),
+                r.get(2).expect("body"),
+                r.get(3).expect("user"),
+                r.get(4).expect("state"),
+                r.get(5).expect("comments"),
+                r.get(6).expect("is_pr"),
+                r.get(7).expect("closed"),
+                r.get(8).expect("created"),
+                r.get(9).expect("updated"),
+            ));
+        }
+        m.labels = conn
+            .exec(
+                "SELECT issue_id, name FROM labels WHERE repository = ?",
+                (repository,),
+            )
+            .await
+            .expect("labels");
+        m.assignees = conn
+            .exec(
+                "SELECT issue_id, name FROM assignees WHERE repository = ?",
+                (repository,),
+            )
+            .await
+            .expect("assignees");
+        let rows: Vec<mysql_async::Row> = conn
+            .exec(
+                format!("SELECT id, pull_request, issue_id, body, user, {}, {} FROM comments WHERE repository = ?", t("comment_created_at"), t("comment_updated_at")),
+                (repository,),
+            )
+            .await
+            .expect("comments");
+        for r in rows {
+            m.comments.push((
+                r.get(0).expect("id"),
+                r.get(1).expect("pr"),
+                r.get(2).expect("issue"),
+                r.get(3).expect("body"),
+                r.get(4).expect("user"),
+                r.get(5).expect("c"),
+                r.get(6).expect("u"),
+            ));
+        }
+        let rows: Vec<mysql_async::Row> = conn
+            .exec(
+                format!("SELECT id, issue_id, event, label, actor, assignee, {} FROM issue_events WHERE repository = ?", t("event_created_at")),
+                (repository,),
+            )
+            .await
+            .expect("events");
+        for r in rows {
+            m.events.push((
+                r.get(0).expect("id"),
+                r.get(1).expect("issue"),
+                r.get(2).expect("event"),
+                r.get(3).expect("label"),
+                r.get(4).expect("actor"),
+                r.get(5).expect("assignee"),
+                r.get(6).expect("created"),
+            ));
+        }
+        drop(conn);
+        pool.disconnect().await.ok();
+        m.sort();
+        m
+    }
+
+    /// Panics with the first differing row of each table, not a multi-megabyte dump.
+    pub fn assert_same(&self, expected: &Mirror) {
+        fn first_diff<T: std::fmt::Debug + PartialEq>(name: &str, got: &[T], want: &[T]) {
+            if got == want {
+                return;
+            }
+            let at = got
+                .iter()
+                .zip(want)
+                .position(|(g, w)| g != w)
+                .unwrap_or(got.len().min(want.len()));
+            panic!(
+                "{name}: {} rows, want {}; first difference at {at}: got {:?}, want {:?}",
+                got.len(),
+                want.len(),
+                got.get(at),
+                want.get(at)
+            );
+        }
+        first_diff("issues", &self.issues, &expected.issues);
+        first_diff("labels", &self.labels, &expected.labels);
+        first_diff("assignees", &self.assignees, &expected.assignees);
+        first_diff("comments", &self.comments, &expected.comments);
+        first_diff("issue_events", &self.events, &expected.events);
+    }
+}
