@@ -13,7 +13,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, TxOpts};
 use serde::de::DeserializeOwned;
 
-use crate::db::tables::{self, CommentRow, Cursor, EventRow, IssueRow};
+use crate::db::tables::{self, CommentRow, EventRow, IssueRow};
 use crate::db::{DbError, UtcTime};
 use crate::github::models::{self, Comment, Event, Issue};
 use crate::github::{Client, Fetched, GithubError};

@@ -270,7 +270,13 @@ fn reply(status: u16, body: String) -> Reply {
 }
 
 /// Serves a sorted list page with Link headers built from the request's own query.
-fn page(base: &str, path: &str, query: &[(String, String)], items: Vec<Value>) -> Reply {
+fn page<T>(
+    base: &str,
+    path: &str,
+    query: &[(String, String)],
+    items: Vec<T>,
+    to_json: impl Fn(T) -> Value,
+) -> Reply {
     let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
     let per_page = get("per_page")
         .and_then(|v| v.parse::<usize>().ok())
@@ -282,7 +288,12 @@ fn page(base: &str, path: &str, query: &[(String, String)], items: Vec<Value>) -
         .max(1);
     let total_pages = items.len().div_ceil(per_page).max(1);
     let start = (page_no - 1) * per_page;
-    let slice: Vec<Value> = items.into_iter().skip(start).take(per_page).collect();
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip(start)
+        .take(per_page)
+        .map(to_json)
+        .collect();
     let link_to = |p: usize| {
         let mut q: Vec<String> = query
             .iter()
@@ -355,40 +366,20 @@ impl State {
         match &segs[3..] {
             ["issues"] => {
                 let list = updated_list(repo.issues.values(), |i| (i.updated_at, i.number), query);
-                page(
-                    base,
-                    path,
-                    query,
-                    list.into_iter().map(|i| i.json(base, r)).collect(),
-                )
+                page(base, path, query, list, |i| i.json(base, r))
             }
             ["issues", "comments"] => {
                 let list = updated_list(repo.comments.values(), |c| (c.updated_at, c.id), query);
-                page(
-                    base,
-                    path,
-                    query,
-                    list.into_iter().map(|c| c.json(base, r, false)).collect(),
-                )
+                page(base, path, query, list, |c| c.json(base, r, false))
             }
             ["pulls", "comments"] => {
                 let list = updated_list(repo.reviews.values(), |c| (c.updated_at, c.id), query);
-                page(
-                    base,
-                    path,
-                    query,
-                    list.into_iter().map(|c| c.json(base, r, true)).collect(),
-                )
+                page(base, path, query, list, |c| c.json(base, r, true))
             }
             ["issues", "events"] => {
-                let list: Vec<Value> = repo
-                    .events
-                    .values()
-                    .rev()
-                    .take(self.feed_cap)
-                    .map(|e| e.json(base, r, true))
-                    .collect();
-                page(base, path, query, list)
+                let list: Vec<&FakeEvent> =
+                    repo.events.values().rev().take(self.feed_cap).collect();
+                page(base, path, query, list, |e| e.json(base, r, true))
             }
             ["issues", n, "events"] => {
                 let Some(n) = n
@@ -398,13 +389,8 @@ impl State {
                 else {
                     return reply(404, r#"{"message":"Not Found"}"#.into());
                 };
-                let list: Vec<Value> = repo
-                    .events
-                    .values()
-                    .filter(|e| e.issue == n)
-                    .map(|e| e.json(base, r, false))
-                    .collect();
-                page(base, path, query, list)
+                let list: Vec<&FakeEvent> = repo.events.values().filter(|e| e.issue == n).collect();
+                page(base, path, query, list, |e| e.json(base, r, false))
             }
             _ => reply(404, r#"{"message":"Not Found"}"#.into()),
         }
@@ -444,6 +430,7 @@ impl FakeGithub {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                let _ = stream.set_nodelay(true);
                 let state = shared.clone();
                 let base = base.clone();
                 tokio::spawn(async move {
@@ -632,13 +619,17 @@ async fn serve(
             out.push_str(&format!("{k}: {v}\r\n"));
         }
         out.push_str("\r\n");
-        stream.write_all(out.as_bytes()).await?;
+        // One write per response (and no Nagle): two small writes would cost a delayed-ACK
+        // round trip of 40 ms each.
+        let mut bytes = out.into_bytes();
         if cut {
-            stream.write_all(&body.as_bytes()[..body.len() / 2]).await?;
+            bytes.extend_from_slice(&body.as_bytes()[..body.len() / 2]);
+            stream.write_all(&bytes).await?;
             stream.flush().await?;
             return Ok(()); // dropped mid-body
         }
-        stream.write_all(body.as_bytes()).await?;
+        bytes.extend_from_slice(body.as_bytes());
+        stream.write_all(&bytes).await?;
     }
 }
 
