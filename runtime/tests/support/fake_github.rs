@@ -102,8 +102,11 @@ pub struct State {
     pub remaining: u64,
     data_requests: usize,
     rng: u64,
-    replay: HashMap<(String, u32), (u16, String, Vec<(String, String)>)>,
+    replay: HashMap<(String, u32), Recorded>,
 }
+
+/// A recorded answer: status, body, headers.
+type Recorded = (u16, String, Vec<(String, String)>);
 
 /// The running fake.
 pub struct FakeGithub {
@@ -242,12 +245,13 @@ fn decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(s.get(i + 1..i + 3).unwrap_or("zz"), 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(s.get(i + 1..i + 3).unwrap_or("zz"), 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
         i += 1;
@@ -839,33 +843,38 @@ pub fn generate(seed: u64, sizes: Sizes) -> FakeRepo {
     repo
 }
 
+/// An `issues` row: id, title, body, user, state, comments, is_pr, closed, created, updated.
+pub type IssueTuple = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i32,
+    bool,
+    Option<String>,
+    String,
+    String,
+);
+/// An `issue_events` row: id, issue_id, event, label, actor, assignee, created.
+pub type EventTuple = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
 /// Rows of the mirrored tables, in a comparable shape (times as RFC 3339 strings).
 #[derive(Debug, Default, PartialEq)]
 pub struct Mirror {
-    pub issues: Vec<(
-        i64,
-        String,
-        String,
-        String,
-        String,
-        i32,
-        bool,
-        Option<String>,
-        String,
-        String,
-    )>,
+    pub issues: Vec<IssueTuple>,
     pub labels: Vec<(i64, String)>,
     pub assignees: Vec<(i64, String)>,
     pub comments: Vec<(i64, bool, i64, String, String, String, String)>,
-    pub events: Vec<(
-        i64,
-        i64,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        String,
-    )>,
+    pub events: Vec<EventTuple>,
 }
 
 impl Mirror {
