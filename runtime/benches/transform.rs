@@ -1,1 +1,342 @@
-fn main() {}
+//! Transform throughput: `cargo bench -p velodrome --bench transform [-- EVENTS]`.
+//!
+//! Feeds a synthetic Kubernetes-like history (100,000 issues and pull requests, 1,000,000
+//! events and comments by default, many in the same second) through the nine metrics of
+//! the legacy kubernetes config, on one thread, and prints events per second and the
+//! process's peak resident memory. The input is generated in small chunks so the memory
+//! figure is the engine's, not the input's. Not a timed test: numbers are printed, never
+//! asserted.
+
+#![allow(dead_code)]
+
+#[path = "../src/transform/engine.rs"]
+mod engine;
+#[path = "../src/influx/mod.rs"]
+mod influx;
+#[path = "../src/transform/output.rs"]
+mod output;
+#[path = "../src/transform/state.rs"]
+mod state;
+
+use std::time::{Duration, Instant};
+
+use engine::{Item, Key, Kind, MetricEngine, Point};
+use output::{add_point, percentile_fields};
+use velodrome_model::metric::MetricSpec;
+
+const KUBERNETES: [(&str, &[&str]); 9] = [
+    ("merge", &["--no-issues", "--event=merged"]),
+    (
+        "contributions",
+        &[
+            "--ignore-authors=k8s-merge-robot,k8s-reviewable,k8s-ci-robot",
+            "--no-issues",
+            "--event=opened",
+            "--comments=.*",
+            "--log-author",
+        ],
+    ),
+    (
+        "open",
+        &["--no-issues", "--state=opened,!merged", "--percentiles=50"],
+    ),
+    (
+        "needs-rebase",
+        &[
+            "--no-issues",
+            "--percentiles=50",
+            "--state=opened,labeled:needs-rebase",
+        ],
+    ),
+    (
+        "lgtmed",
+        &[
+            "--no-issues",
+            "--percentiles=50",
+            "--state=opened,!labeled:needs-rebase,labeled:lgtm",
+        ],
+    ),
+    (
+        "approved",
+        &[
+            "--no-issues",
+            "--percentiles=50",
+            "--state=opened,!labeled:needs-rebase,labeled:approved",
+        ],
+    ),
+    (
+        "lgtmer",
+        &[
+            "--no-issues",
+            "--ignore-authors=k8s-merge-robot",
+            "--event=labeled:lgtm",
+            "--comments=(?m)^/lgtm$",
+            "--log-author",
+        ],
+    ),
+    (
+        "approver",
+        &[
+            "--no-issues",
+            "--ignore-authors=k8s-merge-robot",
+            "--event=labeled:approved",
+            "--comments=(?m)^/approve$",
+            "--log-author",
+        ],
+    ),
+    (
+        "testthis",
+        &[
+            "--no-issues",
+            "--ignore-authors=k8s-merge-robot,k8s-ci-robot",
+            "--comments=(?m)^@k8s-bot.*test this",
+        ],
+    ),
+];
+
+const USERS: [&str; 8] = [
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "k8s-ci-robot",
+    "k8s-merge-robot",
+    "frank",
+];
+const LABELS: [&str; 5] = ["lgtm", "approved", "needs-rebase", "kind/bug", "size/M"];
+const BODIES: [&str; 5] = [
+    "/lgtm",
+    "/approve",
+    "@k8s-bot gce e2e test this",
+    "Thanks, this looks reasonable to me but please add a test.",
+    "ping",
+];
+
+/// A small xorshift generator: the bench must not depend on the machine's randomness.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Issue facts the generator needs to emit plausible rows.
+struct Issue {
+    is_pr: bool,
+    user: &'static str,
+    merged: bool,
+}
+
+/// Generates the history in time order, `chunk` items at a time.
+struct History {
+    rng: Rng,
+    issues: Vec<Issue>,
+    issue_target: usize,
+    events_left: usize,
+    time: i64,
+    next_id: i64,
+}
+
+impl History {
+    fn fill(&mut self, out: &mut Vec<Item>, chunk: usize) {
+        out.clear();
+        while out.len() < chunk && (self.events_left > 0 || self.issues.len() < self.issue_target) {
+            // About 1 second per item on average, in bursts: many share a second.
+            if self.rng.below(3) == 0 {
+                self.time += self.rng.below(4) as i64;
+            }
+            let open_issue = self.issues.len() < self.issue_target
+                && (self.events_left == 0 || self.rng.below(11) == 0 || self.issues.len() < 100);
+            self.next_id += 1;
+            if open_issue {
+                let number = self.issues.len() as i64 + 1;
+                let issue = Issue {
+                    is_pr: self.rng.below(10) < 6,
+                    user: USERS[self.rng.below(USERS.len() as u64) as usize],
+                    merged: false,
+                };
+                out.push(Item {
+                    key: Key {
+                        time: self.time,
+                        kind: Kind::Opened,
+                        id: number,
+                    },
+                    issue: number,
+                    is_pr: issue.is_pr,
+                    issue_user: issue.user.to_owned(),
+                    event: "opened".to_owned(),
+                    label: None,
+                    actor: Some(issue.user.to_owned()),
+                    body: String::new(),
+                });
+                self.issues.push(issue);
+                continue;
+            }
+            self.events_left -= 1;
+            // Recent issues are the busy ones.
+            let recent = (self.issues.len() as u64).min(5_000);
+            let index = self.issues.len() - 1 - self.rng.below(recent) as usize;
+            let number = index as i64 + 1;
+            let actor = USERS[self.rng.below(USERS.len() as u64) as usize];
+            let roll = self.rng.below(100);
+            let issue = &mut self.issues[index];
+            let (kind, event, label, body) = match roll {
+                0..=44 => (
+                    Kind::Comment,
+                    "commented",
+                    None,
+                    BODIES[(roll % 5) as usize],
+                ),
+                45..=74 => (
+                    Kind::Event,
+                    if roll % 3 == 0 {
+                        "unlabeled"
+                    } else {
+                        "labeled"
+                    },
+                    Some(LABELS[(roll % 5) as usize]),
+                    "",
+                ),
+                75..=84 => (
+                    Kind::Event,
+                    if roll % 2 == 0 { "closed" } else { "reopened" },
+                    None,
+                    "",
+                ),
+                85..=89 if issue.is_pr && !issue.merged => {
+                    issue.merged = true;
+                    (Kind::Event, "merged", None, "")
+                }
+                _ => (Kind::Event, "referenced", None, ""),
+            };
+            out.push(Item {
+                key: Key {
+                    time: self.time,
+                    kind,
+                    id: self.next_id,
+                },
+                issue: number,
+                is_pr: issue.is_pr,
+                issue_user: issue.user.to_owned(),
+                event: event.to_owned(),
+                label: label.map(str::to_owned),
+                actor: Some(actor.to_owned()),
+                body: body.to_owned(),
+            });
+        }
+    }
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn main() {
+    let events: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let specs: Vec<(&str, MetricSpec, Vec<String>)> = KUBERNETES
+        .iter()
+        .map(|(name, args)| {
+            let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+            match MetricSpec::parse("count", &args) {
+                Ok(spec) => {
+                    let fields = percentile_fields(&spec);
+                    (*name, spec, fields)
+                }
+                Err(err) => panic!("{name}: {err}"),
+            }
+        })
+        .collect();
+    let before = peak_rss_kib().unwrap_or(0);
+    for with_lines in [false, true] {
+        let mut engines: Vec<MetricEngine> =
+            specs.iter().map(|(_, s, _)| MetricEngine::new(s)).collect();
+        let mut history = History {
+            rng: Rng(0x2545_f491_4f6c_dd1d),
+            issues: Vec::new(),
+            issue_target: events / 10,
+            events_left: events,
+            time: 1_400_000_000,
+            next_id: 0,
+        };
+        let mut items = Vec::with_capacity(10_000);
+        let mut points: Vec<Point> = Vec::new();
+        let mut batch = influx::Batch::new(influx::Precision::Nanoseconds, 5_000);
+        let mut line_bytes = 0usize;
+        let mut total_points = 0usize;
+        let mut total_items = 0usize;
+        let mut busy = Duration::ZERO;
+        loop {
+            history.fill(&mut items, 10_000);
+            if items.is_empty() {
+                break;
+            }
+            total_items += items.len();
+            let started = Instant::now();
+            for item in &items {
+                for ((name, _, fields), engine) in specs.iter().zip(engines.iter_mut()) {
+                    engine.receive(item, &mut points);
+                    total_points += points.len();
+                    if with_lines {
+                        for point in points.iter() {
+                            let added =
+                                add_point(&mut batch, name, "kubernetes/kubernetes", point, fields);
+                            if let Err(err) = added {
+                                panic!("{err}");
+                            }
+                        }
+                        if batch.is_full() {
+                            line_bytes += batch.line_protocol().len();
+                            batch.clear();
+                        }
+                    }
+                    points.clear();
+                }
+            }
+            busy += started.elapsed();
+        }
+        let seconds = busy.as_secs_f64();
+        let tracked: usize = engines.iter().map(MetricEngine::tracked_issues).sum();
+        println!(
+            "{}: {} items ({} events and comments, {} issues) x 9 metrics -> {} points in {:.3} s: {:.0} events/s, {:.0} items/s on one core{}; {} issue states held",
+            if with_lines {
+                "engine + line protocol"
+            } else {
+                "engine only"
+            },
+            total_items,
+            events,
+            history.issues.len(),
+            total_points,
+            seconds,
+            events as f64 / seconds,
+            total_items as f64 / seconds,
+            if with_lines {
+                format!(" ({} MiB of line protocol)", line_bytes >> 20)
+            } else {
+                String::new()
+            },
+            tracked,
+        );
+    }
+    println!(
+        "peak RSS: {} MiB (before the run: {} MiB)",
+        peak_rss_kib().unwrap_or(0) / 1024,
+        before / 1024
+    );
+}

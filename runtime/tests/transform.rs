@@ -1012,3 +1012,62 @@ async fn bad_metrics_exit_2_before_running() {
     assert!(stderr.contains("metric \"merge\" argument 2 (\"--evnt=merged\"): unknown flag --evnt for plugin count; did you mean --event?"), "{stderr}");
     assert!(stderr.contains("metric \"open\" argument 1"), "{stderr}");
 }
+
+/// The project mode: one process, every repository of the plan, each with its metrics.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_runs_every_repository() {
+    let Some(fx) = fixture("transform_plan").await else {
+        return;
+    };
+    example_rows(&fx.pool).await;
+    insert_issues(
+        &fx.pool,
+        "other/repo",
+        &[Issue {
+            id: 1,
+            user: "zed",
+            is_pr: true,
+            created: DAY,
+        }],
+    )
+    .await;
+    let plan = write_metrics(
+        fx.dir.path(),
+        "plan.yaml",
+        "project: demo\nrepositories:\n  O/R:\n    merge:\n      plugin: count\n      args: ['--event=merged']\n  other/repo:\n    prs:\n      plugin: count\n      args: ['--event=opened', '--no-issues']\n",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_velodrome"))
+        .args(["transform", "--plan"])
+        .arg(&plan)
+        .args([
+            "--mysql-url",
+            &fx.url,
+            "--influx-database",
+            "x",
+            "--once",
+            "--dry-run",
+        ])
+        .output()
+        .expect("run");
+    let lines = ok(&output);
+    let mut got: Vec<&str> = lines.lines().collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            format!(
+                "merge,repository=o/r event=1i {}",
+                (DAY + 10 * 3600 + 30 * 60) * S
+            ),
+            format!("prs,repository=other/repo event=1i {}", DAY * S),
+        ]
+    );
+    let bad = write_metrics(fx.dir.path(), "bad-plan.yaml", "project: demo\nrepos: {}\n");
+    let output = Command::new(env!("CARGO_BIN_EXE_velodrome"))
+        .args(["transform", "--plan"])
+        .arg(&bad)
+        .args(["--mysql-url", &fx.url, "--influx-database", "x", "--once"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+}

@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use influxdb::{Client, Query, ReadQuery, Timestamp, WriteQuery};
+use influxdb::{Client, Query, QueryType, ReadQuery, Timestamp, ValidQuery, WriteQuery};
 
 /// A failure talking to InfluxDB, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -79,12 +79,39 @@ fn precision_of(query: &WriteQuery) -> &'static str {
     }
 }
 
-/// Points waiting to be written together: one precision, at most `capacity` points.
+/// A field value of a point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field<'a> {
+    /// An integer field (`42i` on the wire): every transform field but `author`.
+    Int(i64),
+    /// A string field.
+    Str(&'a str),
+}
+
+/// Appends `text` with line-protocol escapes for measurements (`,` and space) or, with
+/// `equals`, for tag keys, tag values and field keys (`,`, `=` and space too).
+fn escape_name(out: &mut String, text: &str, equals: bool) {
+    for c in text.chars() {
+        if c == ',' || c == ' ' || (equals && c == '=') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+/// Points waiting to be written together: one precision, at most `capacity` points,
+/// already serialised as line protocol.
+///
+/// Points are written straight into one text buffer: building an influxdb `WriteQuery`
+/// per point cost about 7 us (regex escaping, a `String` per term), which capped the
+/// transform at 150,000 events/s; the buffer costs a small fraction of that. The text
+/// still travels through the influxdb client (see [`Influx::write`]).
 #[derive(Debug)]
 pub struct Batch {
     precision: Precision,
     capacity: usize,
-    points: Vec<WriteQuery>,
+    count: usize,
+    text: String,
 }
 
 impl Batch {
@@ -94,7 +121,8 @@ impl Batch {
         Self {
             precision,
             capacity,
-            points: Vec::with_capacity(capacity.min(10_000)),
+            count: 0,
+            text: String::with_capacity(capacity.min(10_000) * 80),
         }
     }
 
@@ -103,7 +131,60 @@ impl Batch {
         self.precision
     }
 
-    /// Adds a point; refuses one of another precision.
+    /// Adds a point at `time` (in the batch's precision). A point needs a field.
+    pub fn add(
+        &mut self,
+        measurement: &str,
+        tags: &[(&str, &str)],
+        fields: &[(&str, Field<'_>)],
+        time: u128,
+    ) -> Result<(), InfluxError> {
+        use std::fmt::Write as _;
+        if fields.is_empty() {
+            return Err(InfluxError::Point(format!(
+                "{measurement}: a point needs a field"
+            )));
+        }
+        if measurement.is_empty() {
+            return Err(InfluxError::Point("empty measurement name".to_owned()));
+        }
+        if !self.text.is_empty() {
+            self.text.push('\n');
+        }
+        let out = &mut self.text;
+        escape_name(out, measurement, false);
+        for (key, value) in tags {
+            out.push(',');
+            escape_name(out, key, true);
+            out.push('=');
+            escape_name(out, value, true);
+        }
+        for (i, (key, value)) in fields.iter().enumerate() {
+            out.push(if i == 0 { ' ' } else { ',' });
+            escape_name(out, key, true);
+            out.push('=');
+            match value {
+                Field::Int(v) => {
+                    let _ = write!(out, "{v}i");
+                }
+                Field::Str(v) => {
+                    out.push('"');
+                    for c in v.chars() {
+                        if c == '"' || c == '\\' {
+                            out.push('\\');
+                        }
+                        out.push(c);
+                    }
+                    out.push('"');
+                }
+            }
+        }
+        let _ = write!(out, " {time}");
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Adds an influxdb-crate point; refuses one of another precision.
     pub fn push(&mut self, point: WriteQuery) -> Result<(), InfluxError> {
         let got = precision_of(&point);
         if got != self.precision.name() {
@@ -112,39 +193,59 @@ impl Batch {
                 point: got,
             });
         }
-        self.points.push(point);
+        let line = point
+            .build()
+            .map_err(|err| InfluxError::Point(err.to_string()))?
+            .get();
+        if !self.text.is_empty() {
+            self.text.push('\n');
+        }
+        self.text.push_str(&line);
+        self.count += 1;
         Ok(())
     }
 
     /// True when the batch should be written before more points are added.
     pub fn is_full(&self) -> bool {
-        self.points.len() >= self.capacity
+        self.count >= self.capacity
     }
 
     /// Number of points held.
     pub fn len(&self) -> usize {
-        self.points.len()
+        self.count
     }
 
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
+        self.count == 0
     }
 
     /// The points as line protocol, one line per point (what `--dry-run` prints).
-    pub fn line_protocol(&self) -> Result<String, InfluxError> {
-        if self.points.is_empty() {
-            return Ok(String::new());
-        }
-        self.points
-            .build()
-            .map(|q| q.get())
-            .map_err(|err| InfluxError::Point(err.to_string()))
+    pub fn line_protocol(&self) -> &str {
+        &self.text
     }
 
     /// Empties the batch for reuse.
     pub fn clear(&mut self) {
-        self.points.clear();
+        self.text.clear();
+        self.count = 0;
+    }
+}
+
+/// A batch as an influxdb-crate write request: its text and its one precision.
+struct Lines<'a>(&'a Batch);
+
+impl Query for Lines<'_> {
+    fn build(&self) -> Result<ValidQuery, influxdb::Error> {
+        Ok(ValidQuery::from(self.0.text.as_str()))
+    }
+
+    fn build_with_opts(&self, _use_v2: bool) -> Result<ValidQuery, influxdb::Error> {
+        self.build()
+    }
+
+    fn get_type(&self) -> QueryType {
+        QueryType::WriteQuery(self.0.precision.name().to_owned())
     }
 }
 
@@ -217,7 +318,7 @@ impl Influx {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.client.query(&batch.points).await {
+            match self.client.query(Lines(batch)).await {
                 Ok(_) => break,
                 Err(err) if attempt < ATTEMPTS && retryable(&err) => {
                     tracing::warn!(%action, attempt, error = %redact(&err), "retrying InfluxDB");
@@ -384,9 +485,25 @@ mod tests {
             .expect("push");
         assert!(batch.is_full());
         assert_eq!(
-            batch.line_protocol().expect("lines"),
+            batch.line_protocol(),
             "m event=1i 1\nneeds-rebase,repository=o/r 50%=3i,author=\"a \\\"b\\\"\" 2"
         );
+        let mut fast = Batch::new(Precision::Nanoseconds, 10);
+        fast.add("m", &[], &[("event", Field::Int(1))], 1)
+            .expect("add");
+        fast.add(
+            "needs-rebase",
+            &[("repository", "o/r")],
+            &[("50%", Field::Int(3)), ("author", Field::Str("a \"b\""))],
+            2,
+        )
+        .expect("add");
+        assert_eq!(fast.line_protocol(), batch.line_protocol());
+        fast.clear();
+        fast.add("a b,c", &[("k=", "v w")], &[("f,", Field::Str("\\"))], 3)
+            .expect("add");
+        assert_eq!(fast.line_protocol(), "a\\ b\\,c,k\\==v\\ w f\\,=\"\\\\\" 3");
+        assert!(fast.add("m", &[], &[], 1).is_err());
     }
 
     #[test]

@@ -31,6 +31,7 @@
 //! most one batch of work and the same points are rewritten identically.
 
 mod engine;
+mod output;
 mod source;
 mod state;
 
@@ -47,7 +48,8 @@ use velodrome_model::plan::{MetricEntry, TransformPlan};
 
 use crate::cli::{Cli, TransformArgs};
 use crate::influx::{self, Batch, Influx, InfluxConfig, Precision};
-use engine::{Item, Key, MetricEngine, Point, Values};
+use engine::{Item, Key, MetricEngine, Point};
+use output::{add_point, percentile_fields};
 use source::Watermark;
 
 /// Points per InfluxDB request.
@@ -59,6 +61,7 @@ struct Metric {
     name: String,
     spec: MetricSpec,
     definition: String,
+    percentile_fields: Vec<String>,
 }
 
 /// One repository and its metrics.
@@ -147,10 +150,12 @@ fn load_plans(args: &TransformArgs) -> Result<Vec<RepoPlan>, ConfigError> {
             match MetricSpec::parse(&entry.plugin, &entry.args) {
                 Ok(spec) => {
                     let definition = spec.canonical();
+                    let percentile_fields = percentile_fields(&spec);
                     parsed.push(Metric {
                         name,
                         spec,
                         definition,
+                        percentile_fields,
                     });
                 }
                 Err(err) => {
@@ -205,12 +210,13 @@ async fn dry_run(pool: &Pool, plans: &[RepoPlan], batch_size: usize) -> anyhow::
             for (metric, engine) in plan.metrics.iter().zip(engines.iter_mut()) {
                 engine.receive(&item, &mut points);
                 for point in points.drain(..) {
-                    batch.push(to_query(
+                    add_point(
+                        &mut batch,
                         &metric.name,
                         &plan.repository,
                         &point,
-                        &metric.spec,
-                    ))?;
+                        &metric.percentile_fields,
+                    )?;
                 }
             }
             if batch.is_full() {
@@ -227,39 +233,11 @@ fn print_batch(stdout: &std::io::Stdout, batch: &mut Batch) -> anyhow::Result<()
     if batch.is_empty() {
         return Ok(());
     }
-    let text = batch.line_protocol()?;
+    let text = batch.line_protocol();
     let mut out = stdout.lock();
     writeln!(out, "{text}").context("writing stdout")?;
     batch.clear();
     Ok(())
-}
-
-/// The InfluxDB point of a computed point.
-fn to_query(
-    name: &str,
-    repository: &str,
-    point: &Point,
-    spec: &MetricSpec,
-) -> influxdb::WriteQuery {
-    let time = u128::try_from(point.time_ns).unwrap_or(0);
-    let mut query =
-        influx::point(Precision::Nanoseconds, time, name).add_tag("repository", repository);
-    match &point.values {
-        Values::Event => query = query.add_field("event", 1i64),
-        Values::Comment => query = query.add_field("comment", 1i64),
-        Values::State(values) => {
-            query = query
-                .add_field("count", values.count)
-                .add_field("sum", values.sum);
-            for (p, value) in spec.percentiles().iter().zip(&values.percentiles) {
-                query = query.add_field(format!("{p}%"), *value);
-            }
-        }
-    }
-    if let Some(author) = &point.author {
-        query = query.add_field("author", author.as_str());
-    }
-    query
 }
 
 /// The computation of one repository kept between rounds of one process.
@@ -487,12 +465,13 @@ impl Round<'_> {
             };
             if writing {
                 for point in points.iter() {
-                    batch.push(to_query(
+                    add_point(
+                        batch,
                         &metric.name,
                         &self.plan.repository,
                         point,
-                        &metric.spec,
-                    ))?;
+                        &metric.percentile_fields,
+                    )?;
                 }
             }
             points.clear();
