@@ -91,6 +91,13 @@ pub enum Field<'a> {
 /// Appends `text` with line-protocol escapes for measurements (`,` and space) or, with
 /// `equals`, for tag keys, tag values and field keys (`,`, `=` and space too).
 fn escape_name(out: &mut String, text: &str, equals: bool) {
+    if !text
+        .bytes()
+        .any(|b| b == b',' || b == b' ' || (equals && b == b'='))
+    {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         if c == ',' || c == ' ' || (equals && c == '=') {
             out.push('\\');
@@ -166,6 +173,11 @@ impl Batch {
             match value {
                 Field::Int(v) => {
                     let _ = write!(out, "{v}i");
+                }
+                Field::Str(v) if !v.contains(['"', '\\']) => {
+                    out.push('"');
+                    out.push_str(v);
+                    out.push('"');
                 }
                 Field::Str(v) => {
                     out.push('"');

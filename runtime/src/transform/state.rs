@@ -18,6 +18,7 @@
 //! memory follows the open issues, not the history.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use velodrome_model::metric::{EventMatcher, StateSpec};
 
@@ -70,6 +71,31 @@ fn code(matcher: u8, active: bool) -> Code {
     (matcher << 1) | u8::from(active)
 }
 
+/// A hasher for issue numbers: one multiply instead of SipHash. Keys are issue numbers
+/// from our own database, not attacker-chosen, so flooding resistance buys nothing here.
+#[derive(Debug, Default, Clone, Copy)]
+struct IssueHasher(u64);
+
+impl Hasher for IssueHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
+    }
+}
+
+type IssueMap<V> = HashMap<i64, V, BuildHasherDefault<IssueHasher>>;
+
 /// One issue's state: its items' codes and, while active, its slot in the [`ActiveSet`].
 #[derive(Debug, Clone)]
 struct IssueState {
@@ -101,7 +127,7 @@ pub struct StateTracker {
     matchers: Matchers,
     initial: Box<[Code]>,
     starts_active: bool,
-    issues: HashMap<i64, IssueState>,
+    issues: IssueMap<IssueState>,
     active: ActiveSet,
     percentiles: Vec<u8>,
 }
@@ -124,7 +150,7 @@ impl StateTracker {
             matchers,
             initial,
             starts_active,
-            issues: HashMap::new(),
+            issues: IssueMap::default(),
             active: ActiveSet::default(),
             percentiles: percentiles.to_vec(),
         }
@@ -139,6 +165,12 @@ impl StateTracker {
         label: &str,
         time: i64,
     ) -> Option<StateValues> {
+        // An event no item can match changes nothing; skip it before the map lookup. (A
+        // state that starts active must still be created on the issue's first event: from
+        // then on it is counted.)
+        if !self.starts_active && !self.matchers.list.iter().any(|m| m.matches(event, label)) {
+            return None;
+        }
         if !self.issues.contains_key(&issue) {
             let slot = if self.starts_active {
                 self.active.insert_forever();
