@@ -198,7 +198,7 @@ impl History {
                 ),
                 45..=74 => (
                     Kind::Event,
-                    if roll % 3 == 0 {
+                    if roll.is_multiple_of(3) {
                         "unlabeled"
                     } else {
                         "labeled"
@@ -208,7 +208,7 @@ impl History {
                 ),
                 75..=84 => (
                     Kind::Event,
-                    if roll % 2 == 0 { "closed" } else { "reopened" },
+                    if roll.is_multiple_of(2) { "closed" } else { "reopened" },
                     None,
                     "",
                 ),
