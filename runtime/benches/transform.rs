@@ -208,7 +208,11 @@ impl History {
                 ),
                 75..=84 => (
                     Kind::Event,
-                    if roll.is_multiple_of(2) { "closed" } else { "reopened" },
+                    if roll.is_multiple_of(2) {
+                        "closed"
+                    } else {
+                        "reopened"
+                    },
                     None,
                     "",
                 ),
