@@ -51,8 +51,16 @@ pub fn connect(url: &str, max_connections: usize) -> Result<Pool, DbError> {
     })?;
     let max = max_connections.max(1);
     let constraints = PoolConstraints::new(0, max).unwrap_or_default();
+    // No COM_RESET_CONNECTION when a connection returns to the pool: it would drop the
+    // cached prepared statements and the session's time zone, costing a prepare and a
+    // round trip per page (about half the ingest time). Transactions always end in commit
+    // or rollback, so no session state leaks between users of a connection.
     let builder = OptsBuilder::from_opts(opts)
-        .pool_opts(PoolOpts::default().with_constraints(constraints))
+        .pool_opts(
+            PoolOpts::default()
+                .with_constraints(constraints)
+                .with_reset_connection(false),
+        )
         .setup(vec!["SET time_zone = '+00:00'".to_owned()]);
     Ok(Pool::new(builder))
 }

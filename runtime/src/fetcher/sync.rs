@@ -13,7 +13,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, TxOpts};
 use serde::de::DeserializeOwned;
 
-use crate::db::tables::{self, CommentRow, EventRow, IssueRow};
+use crate::db::tables::{self, CommentRow, Cursor, EventRow, IssueRow};
 use crate::db::{DbError, UtcTime};
 use crate::github::models::{self, Comment, Event, Issue};
 use crate::github::{Client, Fetched, GithubError};
@@ -34,6 +34,9 @@ pub enum SyncError {
     /// MySQL failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// The background page writer died.
+    #[error("page writer: {0}")]
+    Writer(String),
 }
 
 impl From<mysql_async::Error> for SyncError {
@@ -101,6 +104,91 @@ pub struct RoundStats {
     pub events: u64,
     /// Issues whose per-issue event pages were read.
     pub backfilled_issues: u64,
+}
+
+/// Rows of one page, for the writer.
+enum WriteRows {
+    Issues(Vec<IssueRow>),
+    Comments(Vec<CommentRow>),
+    Events(Vec<EventRow>),
+}
+
+/// One fetched page and the cursor that covers it: they commit together.
+struct PageWrite {
+    rows: WriteRows,
+    endpoint: &'static str,
+    cursor: Cursor,
+}
+
+/// Commits pages in the background, in order, while the next page is being fetched, so a
+/// walk costs about max(fetch, commit) per page instead of their sum. Pages that queue up
+/// while a commit runs go into the next transaction together (rows of every page plus the
+/// newest cursor), which is exactly as crash-safe as one transaction per page.
+struct Writer {
+    sender: Option<tokio::sync::mpsc::Sender<PageWrite>>,
+    handle: Option<tokio::task::JoinHandle<Result<(), SyncError>>>,
+}
+
+/// Most pages merged into one transaction.
+const MAX_PAGES_PER_COMMIT: usize = 8;
+
+impl Writer {
+    fn spawn(pool: Pool, key: String) -> Self {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<PageWrite>(2);
+        let handle = tokio::spawn(async move {
+            while let Some(first) = receiver.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_PAGES_PER_COMMIT {
+                    match receiver.try_recv() {
+                        Ok(page) => batch.push(page),
+                        Err(_) => break,
+                    }
+                }
+                let mut tx = pool.start_transaction(TxOpts::default()).await?;
+                for page in &batch {
+                    match &page.rows {
+                        WriteRows::Issues(r) => tables::upsert_issues(&mut tx, &key, r).await?,
+                        WriteRows::Comments(r) => tables::upsert_comments(&mut tx, &key, r).await?,
+                        WriteRows::Events(r) => tables::upsert_events(&mut tx, &key, r).await?,
+                    }
+                }
+                for (i, page) in batch.iter().enumerate() {
+                    let superseded = batch[i + 1..].iter().any(|p| p.endpoint == page.endpoint);
+                    if !superseded {
+                        tables::save_cursor(&mut tx, &key, page.endpoint, &page.cursor).await?;
+                    }
+                }
+                tx.commit().await?;
+            }
+            Ok(())
+        });
+        Writer {
+            sender: Some(sender),
+            handle: Some(handle),
+        }
+    }
+
+    /// Queues a page; fails with the writer's error if an earlier commit failed.
+    async fn send(&mut self, page: PageWrite) -> Result<(), SyncError> {
+        let sent = match &self.sender {
+            Some(sender) => sender.send(page).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        self.finish().await?;
+        Err(SyncError::Writer("the page writer stopped".into()))
+    }
+
+    /// Waits until every queued page is committed.
+    async fn finish(&mut self) -> Result<(), SyncError> {
+        self.sender = None;
+        match self.handle.take() {
+            Some(handle) => handle.await.map_err(|e| SyncError::Writer(e.to_string()))?,
+            None => Ok(()),
+        }
+    }
 }
 
 /// Syncs one repository.
@@ -262,6 +350,18 @@ impl RepoSync {
     /// already read (the original fetcher's silent loss). Only when a whole page shares one
     /// timestamp does the walk follow `Link` to get past it.
     async fn sync_list(&self, kind: ListKind, stats: &mut RoundStats) -> Result<(), SyncError> {
+        let mut writer = Writer::spawn(self.pool.clone(), self.key.clone());
+        let walked = self.walk_list(kind, stats, &mut writer).await;
+        let flushed = writer.finish().await;
+        walked.and(flushed)
+    }
+
+    async fn walk_list(
+        &self,
+        kind: ListKind,
+        stats: &mut RoundStats,
+        writer: &mut Writer,
+    ) -> Result<(), SyncError> {
         let mut conn = self.pool.get_conn().await?;
         let mut cursor = tables::load_cursor(&mut conn, &self.key, kind.endpoint()).await?;
         drop(conn);
@@ -322,19 +422,23 @@ impl RepoSync {
                 // poll reads it again (unconditionally) until something newer arrives.
                 done = true;
             }
-            let mut tx = self.pool.start_transaction(TxOpts::default()).await?;
-            match &rows {
+            let rows = match rows {
                 Rows::Issues(r) => {
-                    tables::upsert_issues(&mut tx, &self.key, r).await?;
                     stats.issues += r.len() as u64;
+                    WriteRows::Issues(r)
                 }
                 Rows::Comments(r) => {
-                    tables::upsert_comments(&mut tx, &self.key, r).await?;
                     stats.comments += r.len() as u64;
+                    WriteRows::Comments(r)
                 }
-            }
-            tables::save_cursor(&mut tx, &self.key, kind.endpoint(), &next_cursor).await?;
-            tx.commit().await?;
+            };
+            writer
+                .send(PageWrite {
+                    rows,
+                    endpoint: kind.endpoint(),
+                    cursor: next_cursor.clone(),
+                })
+                .await?;
             cursor = next_cursor;
             if done {
                 return Ok(());
@@ -348,6 +452,17 @@ impl RepoSync {
     /// reaching the mark (GitHub only serves recent history), the issues it could not cover
     /// are queued for per-issue event pages.
     async fn sync_event_feed(&self, stats: &mut RoundStats) -> Result<(), SyncError> {
+        let mut writer = Writer::spawn(self.pool.clone(), self.key.clone());
+        let walked = self.walk_event_feed(stats, &mut writer).await;
+        let flushed = writer.finish().await;
+        walked.and(flushed)
+    }
+
+    async fn walk_event_feed(
+        &self,
+        stats: &mut RoundStats,
+        writer: &mut Writer,
+    ) -> Result<(), SyncError> {
         let endpoint = "issue_events";
         let mut conn = self.pool.get_conn().await?;
         let mut cursor = tables::load_cursor(&mut conn, &self.key, endpoint).await?;
@@ -389,10 +504,28 @@ impl RepoSync {
                 .mark_id
                 .is_some_and(|mark| rows.iter().any(|r| r.id <= mark));
             let complete = reached || next.is_none();
+            stats.events += rows.len() as u64;
+            if !complete {
+                next_cursor.next_url = next.clone();
+                writer
+                    .send(PageWrite {
+                        rows: WriteRows::Events(rows),
+                        endpoint,
+                        cursor: next_cursor.clone(),
+                    })
+                    .await?;
+                cursor = next_cursor;
+                match next {
+                    Some(next) => url = next,
+                    None => return Ok(()),
+                }
+                continue;
+            }
+            // The last page of the walk commits after every earlier one, with the mark.
+            writer.finish().await?;
             let mut tx = self.pool.start_transaction(TxOpts::default()).await?;
             tables::upsert_events(&mut tx, &self.key, &rows).await?;
-            stats.events += rows.len() as u64;
-            if complete {
+            {
                 if !reached {
                     // The feed ran out before the mark: issues created before its oldest
                     // event (and touched since the mark) may have events it cannot show.
@@ -435,16 +568,10 @@ impl RepoSync {
                 next_cursor.walk_top_id = None;
                 next_cursor.walk_top_at = None;
                 next_cursor.next_url = None;
-            } else {
-                next_cursor.next_url = next.clone();
             }
             tables::save_cursor(&mut tx, &self.key, endpoint, &next_cursor).await?;
             tx.commit().await?;
-            cursor = next_cursor;
-            match next {
-                Some(next) if !complete => url = next,
-                _ => return Ok(()),
-            }
+            return Ok(());
         }
     }
 
