@@ -472,3 +472,68 @@ async fn tokens_stay_out_of_logs_and_errors() {
     assert_eq!(run.code, Some(2));
     assert!(run.stderr.contains("missing-token"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_repository_does_not_hold_up_the_others() {
+    let Some(db) = fresh_database("fetcher_concurrent").await else {
+        return;
+    };
+    let fake = FakeGithub::start(TOKEN).await;
+    let slow = generate(
+        5,
+        Sizes {
+            issues: 150,
+            comments: 150,
+            reviews: 10,
+            events: 150,
+        },
+    );
+    let fast = generate(
+        6,
+        Sizes {
+            issues: 600,
+            comments: 1500,
+            reviews: 50,
+            events: 1500,
+        },
+    );
+    fake.with(|s| {
+        s.repos.insert("velo/slow".into(), slow.clone());
+        s.repos.insert("velo/fast".into(), fast.clone());
+        s.latency
+            .insert("/repos/velo/slow/".into(), Duration::from_millis(400));
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = fetch_once(
+        &fake,
+        &db,
+        &["velo/slow", "velo/fast"],
+        &token_file(&dir),
+        "info",
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    Mirror::load(&db, "velo/slow")
+        .await
+        .assert_same(&Mirror::expected(&slow));
+    Mirror::load(&db, "velo/fast")
+        .await
+        .assert_same(&Mirror::expected(&fast));
+    let log = fake.log();
+    let last = |repo: &str| {
+        log.iter()
+            .rposition(|l| l.path.starts_with(&format!("/repos/{repo}/")))
+            .expect("requests")
+    };
+    let slow_requests = count(&log, |p| p.starts_with("/repos/velo/slow/"));
+    let slow_before_fast_done = log[..last("velo/fast")]
+        .iter()
+        .filter(|l| l.path.starts_with("/repos/velo/slow/"))
+        .count();
+    // the fast repository finished while the slow one had most of its requests ahead
+    assert!(
+        slow_before_fast_done * 2 < slow_requests,
+        "fast repository finished after {slow_before_fast_done} of {slow_requests} slow requests"
+    );
+    assert!(last("velo/fast") < last("velo/slow"));
+}

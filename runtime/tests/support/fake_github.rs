@@ -100,6 +100,8 @@ pub struct State {
     pub faults: Faults,
     pub token: String,
     pub remaining: u64,
+    /// Extra latency for requests whose path starts with the key (a slow repository).
+    pub latency: HashMap<String, std::time::Duration>,
     data_requests: usize,
     rng: u64,
     replay: HashMap<(String, u32), Recorded>,
@@ -423,6 +425,7 @@ impl FakeGithub {
             faults: Faults::default(),
             token: token.to_owned(),
             remaining: 5000,
+            latency: HashMap::new(),
             data_requests: 0,
             rng: 0x9e37_79b9_7f4a_7c15,
             replay: HashMap::new(),
@@ -536,8 +539,13 @@ async fn serve(
                 (decode(k), decode(v))
             })
             .collect();
-        let (status, body, mut extra, cut) = {
+        let (status, body, mut extra, cut, delay) = {
             let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+            let delay = s
+                .latency
+                .iter()
+                .find(|(prefix, _)| target.starts_with(prefix.as_str()))
+                .map(|(_, d)| *d);
             let authorized =
                 header("authorization").is_some_and(|a| a == format!("Bearer {}", s.token));
             let mut r = if authorized {
@@ -600,8 +608,11 @@ async fn serve(
                 at: Instant::now(),
                 headers: headers.clone(),
             });
-            (r.status, r.body, r.headers, cut)
+            (r.status, r.body, r.headers, cut, delay)
         };
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         let reason = match status {
             200 => "OK",
             304 => "Not Modified",
