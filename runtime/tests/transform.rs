@@ -1071,3 +1071,85 @@ async fn plan_runs_every_repository() {
         .expect("run");
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// The remaining legacy kubernetes metrics, for the scale run (nine in all).
+const MORE_KUBERNETES_METRICS: &str = "\
+approved:
+  plugin: count
+  args:
+    - '--no-issues'
+    - '--percentiles=50'
+    - '--state=opened,!labeled:needs-rebase,labeled:approved'
+approver:
+  plugin: count
+  args:
+    - '--no-issues'
+    - '--ignore-authors=k8s-merge-robot'
+    - '--event=labeled:approved'
+    - '--comments=(?m)^/approve$'
+    - '--log-author'
+testthis:
+  plugin: count
+  args:
+    - '--no-issues'
+    - '--ignore-authors=k8s-merge-robot,k8s-ci-robot'
+    - '--comments=(?m)^@k8s-bot.*test this'
+";
+
+/// Not a test but a measurement, run by hand: `cargo test -p velodrome --test transform
+/// -- --ignored --nocapture scale`. 100,000 issues and 1,000,000 events and comments in
+/// MariaDB, the legacy kubernetes metrics, one full run into influxd; prints the wall time
+/// and the peak memory of the velodrome process (GNU time). Nothing is asserted on time.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measurement, run by hand"]
+async fn scale_one_million_events() {
+    let Some(fx) = fixture("transform_scale").await else {
+        return;
+    };
+    let Some(influx) = support::influx::start().await else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let data = generate(1, 100_000, 1_000_000);
+    load(&fx.pool, &data).await;
+    println!(
+        "loaded {} issues, {} events, {} comments in {:.1} s",
+        data.issues.len(),
+        data.events.len(),
+        data.comments.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let metrics = write_metrics(
+        fx.dir.path(),
+        "all.yaml",
+        &format!("{KUBERNETES_METRICS}{MORE_KUBERNETES_METRICS}"),
+    );
+    for (label, dry) in [
+        ("dry-run (MariaDB -> stdout)", true),
+        ("full run (MariaDB -> influxd)", false),
+    ] {
+        let mut command = Command::new("/usr/bin/time");
+        command
+            .args(["-f", "TIME %e s wall, %U s user, %S s sys, %M KiB peak RSS"])
+            .arg(env!("CARGO_BIN_EXE_velodrome"))
+            .args(["transform", "--repository", REPO, "--metrics-file"])
+            .arg(&metrics)
+            .args(["--mysql-url", &fx.url, "--once"]);
+        if dry {
+            command.args(["--influx-database", "x", "--dry-run"]);
+        } else {
+            command.args(["--influx-url", &influx.url, "--influx-database", "scale"]);
+        }
+        let output = command.output().expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let summary = stderr
+            .lines()
+            .filter(|l| l.starts_with("TIME") || l.contains("round done"))
+            .collect::<Vec<_>>();
+        println!(
+            "{label}: status {:?}, {} bytes of stdout; {summary:?}",
+            output.status,
+            output.stdout.len()
+        );
+    }
+}
