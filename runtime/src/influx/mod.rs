@@ -144,7 +144,7 @@ impl Batch {
         measurement: &str,
         tags: &[(&str, &str)],
         fields: &[(&str, Field<'_>)],
-        time: u128,
+        time: u64,
     ) -> Result<(), InfluxError> {
         use std::fmt::Write as _;
         if fields.is_empty() {

@@ -21,7 +21,7 @@ pub fn add_point(
     point: &Point,
     percentile_fields: &[String],
 ) -> Result<(), InfluxError> {
-    let time = u128::try_from(point.time_ns).unwrap_or(0);
+    let time = u64::try_from(point.time_ns).unwrap_or(0);
     let tags = [("repository", repository)];
     let author = point.author.as_deref().map(|a| ("author", Field::Str(a)));
     match &point.values {

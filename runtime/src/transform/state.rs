@@ -96,10 +96,47 @@ impl Hasher for IssueHasher {
 
 type IssueMap<V> = HashMap<i64, V, BuildHasherDefault<IssueHasher>>;
 
+/// Items kept inside the map entry; longer descriptions go to the heap. Inline codes save
+/// a pointer chase (a cache miss) on every event, the hot spot of a profile.
+const INLINE_ITEMS: usize = 12;
+
+/// An issue's item codes, inline when the description is short (it always is in practice).
+#[derive(Debug, Clone)]
+enum Codes {
+    Inline(u8, [Code; INLINE_ITEMS]),
+    Heap(Box<[Code]>),
+}
+
+impl Codes {
+    fn new(initial: &[Code]) -> Self {
+        if initial.len() <= INLINE_ITEMS {
+            let mut inline = [0; INLINE_ITEMS];
+            inline[..initial.len()].copy_from_slice(initial);
+            Self::Inline(initial.len() as u8, inline)
+        } else {
+            Self::Heap(initial.into())
+        }
+    }
+
+    fn as_slice(&self) -> &[Code] {
+        match self {
+            Self::Inline(len, codes) => &codes[..usize::from(*len)],
+            Self::Heap(codes) => codes,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Code] {
+        match self {
+            Self::Inline(len, codes) => &mut codes[..usize::from(*len)],
+            Self::Heap(codes) => codes,
+        }
+    }
+}
+
 /// One issue's state: its items' codes and, while active, its slot in the [`ActiveSet`].
 #[derive(Debug, Clone)]
 struct IssueState {
-    codes: Box<[Code]>,
+    codes: Codes,
     slot: Slot,
 }
 
@@ -181,14 +218,14 @@ impl StateTracker {
             self.issues.insert(
                 issue,
                 IssueState {
-                    codes: self.initial.clone(),
+                    codes: Codes::new(&self.initial),
                     slot,
                 },
             );
         }
         let state = self.issues.get_mut(&issue)?;
         let mut changed = false;
-        for c in state.codes.iter_mut() {
+        for c in state.codes.as_mut_slice() {
             let matcher = *c >> 1;
             if self.matchers.list[matcher as usize].matches(event, label) {
                 let opposite = self.matchers.opposite[matcher as usize];
@@ -199,7 +236,7 @@ impl StateTracker {
         if !changed {
             return None;
         }
-        let active = state.codes.iter().all(|c| c & 1 == 1);
+        let active = state.codes.as_slice().iter().all(|c| c & 1 == 1);
         match (state.slot, active) {
             (Slot::Inactive, true) => {
                 let position = self.active.insert(time, issue);
@@ -244,7 +281,7 @@ impl StateTracker {
     pub fn is_active(&self, issue: i64) -> bool {
         self.issues
             .get(&issue)
-            .is_some_and(|s| s.codes.iter().all(|c| c & 1 == 1))
+            .is_some_and(|s| s.codes.as_slice().iter().all(|c| c & 1 == 1))
     }
 
     #[cfg_attr(not(test), allow(dead_code))]
@@ -252,6 +289,7 @@ impl StateTracker {
     pub fn items(&self, issue: i64) -> Option<Vec<(bool, EventMatcher)>> {
         self.issues.get(&issue).map(|s| {
             s.codes
+                .as_slice()
                 .iter()
                 .map(|c| (c & 1 == 1, self.matchers.list[(c >> 1) as usize].clone()))
                 .collect()
@@ -540,6 +578,22 @@ mod tests {
         let mut t = tracker("merged,!closed", &[]);
         t.receive(1, "x", "", 0);
         assert_eq!(t.items(1), Some(vec![(false, Merged), (true, Closed)]));
+    }
+
+    #[test]
+    fn long_descriptions_live_on_the_heap() {
+        let description: Vec<String> = (1..=13).map(|i| format!("labeled:a{i}")).collect();
+        let mut t = tracker(&description.join(","), &[]);
+        for i in 1..=12 {
+            assert_eq!(
+                t.receive(7, "labeled", &format!("a{i}"), i)
+                    .map(|v| v.count),
+                Some(0)
+            );
+        }
+        assert_eq!(t.receive(7, "labeled", "a13", 13).map(|v| v.count), Some(1));
+        assert!(t.is_active(7));
+        assert_eq!(t.items(7).map(|items| items.len()), Some(13));
     }
 
     #[test]
