@@ -134,7 +134,7 @@ const MAX_PAGES_PER_COMMIT: usize = 8;
 
 impl Writer {
     fn spawn(pool: Pool, key: String) -> Self {
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<PageWrite>(2);
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<PageWrite>(MAX_PAGES_PER_COMMIT);
         let handle = tokio::spawn(async move {
             while let Some(first) = receiver.recv().await {
                 let mut batch = vec![first];

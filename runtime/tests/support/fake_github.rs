@@ -105,6 +105,7 @@ pub struct State {
     data_requests: usize,
     rng: u64,
     replay: HashMap<(String, u32), Recorded>,
+    sorted: HashMap<(String, &'static str), Arc<Vec<(i64, i64)>>>,
 }
 
 /// A recorded answer: status, body, headers.
@@ -325,17 +326,12 @@ fn page<T>(
     r
 }
 
-fn updated_list<T>(
-    items: impl Iterator<Item = T>,
-    key: impl Fn(&T) -> (i64, i64),
-    query: &[(String, String)],
-) -> Vec<T> {
+/// The (updated_at, id) keys at or after `since`, in the requested direction.
+fn window(keys: &[(i64, i64)], query: &[(String, String)]) -> Vec<(i64, i64)> {
     let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
     let since = get("since").and_then(parse_rfc3339);
-    let mut list: Vec<T> = items
-        .filter(|i| since.is_none_or(|s| key(i).0 >= s))
-        .collect();
-    list.sort_by_key(|i| key(i));
+    let start = since.map_or(0, |s| keys.partition_point(|k| k.0 < s));
+    let mut list = keys[start..].to_vec();
     if get("direction") == Some("desc") {
         list.reverse();
     }
@@ -343,6 +339,28 @@ fn updated_list<T>(
 }
 
 impl State {
+    /// Sort keys of one list, cached until the next [`FakeGithub::with`].
+    fn sorted_keys(&mut self, repo: &str, list: &'static str) -> Arc<Vec<(i64, i64)>> {
+        let key = (repo.to_owned(), list);
+        if let Some(keys) = self.sorted.get(&key) {
+            return keys.clone();
+        }
+        let mut keys: Vec<(i64, i64)> = match (self.repos.get(repo), list) {
+            (Some(r), "issues") => r
+                .issues
+                .values()
+                .map(|i| (i.updated_at, i.number))
+                .collect(),
+            (Some(r), "comments") => r.comments.values().map(|c| (c.updated_at, c.id)).collect(),
+            (Some(r), "reviews") => r.reviews.values().map(|c| (c.updated_at, c.id)).collect(),
+            _ => Vec::new(),
+        };
+        keys.sort_unstable();
+        let keys = Arc::new(keys);
+        self.sorted.insert(key, keys.clone());
+        keys
+    }
+
     fn route(&mut self, base: &str, path: &str, query: &[(String, String)]) -> Reply {
         let page_no = query
             .iter()
@@ -365,23 +383,33 @@ impl State {
             return reply(404, r#"{"message":"Not Found"}"#.into());
         }
         let repo_name = format!("{}/{}", segs[1], segs[2]).to_lowercase();
+        let list = match &segs[3..] {
+            ["issues"] => Some("issues"),
+            ["issues", "comments"] => Some("comments"),
+            ["pulls", "comments"] => Some("reviews"),
+            _ => None,
+        };
+        let keys = list
+            .map(|l| self.sorted_keys(&repo_name, l))
+            .unwrap_or_default();
         let Some(repo) = self.repos.get(&repo_name) else {
             return reply(404, r#"{"message":"Not Found"}"#.into());
         };
         let r = repo_name.as_str();
         match &segs[3..] {
-            ["issues"] => {
-                let list = updated_list(repo.issues.values(), |i| (i.updated_at, i.number), query);
-                page(base, path, query, list, |i| i.json(base, r))
-            }
-            ["issues", "comments"] => {
-                let list = updated_list(repo.comments.values(), |c| (c.updated_at, c.id), query);
-                page(base, path, query, list, |c| c.json(base, r, false))
-            }
-            ["pulls", "comments"] => {
-                let list = updated_list(repo.reviews.values(), |c| (c.updated_at, c.id), query);
-                page(base, path, query, list, |c| c.json(base, r, true))
-            }
+            ["issues"] => page(base, path, query, window(&keys, query), |(_, n)| {
+                repo.issues.get(&n).map_or(Value::Null, |i| i.json(base, r))
+            }),
+            ["issues", "comments"] => page(base, path, query, window(&keys, query), |(_, id)| {
+                repo.comments
+                    .get(&id)
+                    .map_or(Value::Null, |c| c.json(base, r, false))
+            }),
+            ["pulls", "comments"] => page(base, path, query, window(&keys, query), |(_, id)| {
+                repo.reviews
+                    .get(&id)
+                    .map_or(Value::Null, |c| c.json(base, r, true))
+            }),
             ["issues", "events"] => {
                 let list: Vec<&FakeEvent> =
                     repo.events.values().rev().take(self.feed_cap).collect();
@@ -429,6 +457,7 @@ impl FakeGithub {
             data_requests: 0,
             rng: 0x9e37_79b9_7f4a_7c15,
             replay: HashMap::new(),
+            sorted: HashMap::new(),
         }));
         let shared = state.clone();
         let base = url.clone();
@@ -451,6 +480,7 @@ impl FakeGithub {
     /// Runs `f` on the state (add repositories, change data, set faults).
     pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.sorted.clear(); // the caller may change data
         f(&mut state)
     }
 
