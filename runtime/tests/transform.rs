@@ -1153,3 +1153,126 @@ async fn scale_one_million_events() {
         );
     }
 }
+
+/// A long-running process keeps its state between rounds and reads only rows after its
+/// mark, including rows of the mark's own second; the points equal a full recompute.
+#[tokio::test(flavor = "multi_thread")]
+async fn interval_rounds_read_only_new_rows() {
+    let Some(fx) = fixture("transform_interval").await else {
+        return;
+    };
+    let Some(influx) = support::influx::start().await else {
+        return;
+    };
+    let data = generate(11, 300, 3_000);
+    load(&fx.pool, &data).await;
+    let metrics = write_metrics(fx.dir.path(), "k.yaml", KUBERNETES_METRICS);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_velodrome"))
+        .args(["transform", "--repository", REPO, "--metrics-file"])
+        .arg(&metrics)
+        .args(["--mysql-url", &fx.url, "--influx-url", &influx.url])
+        .args(["--influx-database", "live", "--interval", "1s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(fx.dir.path().join("log")).expect("log file"))
+        .env("RUST_LOG", "info")
+        .spawn()
+        .expect("start velodrome");
+    let wait_for = |want: usize| {
+        let influx = &influx;
+        async move {
+            for _ in 0..200 {
+                let n: usize = snapshot(influx, "live")
+                    .await
+                    .iter()
+                    .map(|(_, p)| p.len())
+                    .sum();
+                if n >= want {
+                    return n;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            0
+        }
+    };
+    let first = wait_for(1).await;
+    assert!(first > 0, "first round wrote points");
+    // Let the first round finish, then add rows at and after the last second of history.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let last = data
+        .events
+        .iter()
+        .map(|e| e.created)
+        .chain(data.comments.iter().map(|c| c.created))
+        .max()
+        .expect("rows");
+    let pr = data
+        .issues
+        .iter()
+        .find(|i| i.is_pr)
+        .expect("a pull request")
+        .id;
+    insert_events(
+        &fx.pool,
+        &[Event {
+            id: 9_000_001,
+            issue: pr,
+            event: "labeled",
+            label: Some("lgtm"),
+            actor: Some("alice"),
+            created: last,
+            repo: REPO,
+        }],
+    )
+    .await;
+    insert_comments(
+        &fx.pool,
+        &[
+            Comment {
+                id: 9_000_002,
+                issue: pr,
+                user: "bob",
+                body: "/lgtm".into(),
+                created: last,
+                review: false,
+                repo: REPO,
+            },
+            Comment {
+                id: 9_000_002,
+                issue: pr,
+                user: "carol",
+                body: "/lgtm".into(),
+                created: last,
+                review: true,
+                repo: REPO,
+            },
+            Comment {
+                id: 9_000_003,
+                issue: pr,
+                user: "dave",
+                body: "/lgtm".into(),
+                created: last + 1,
+                review: false,
+                repo: REPO,
+            },
+        ],
+    )
+    .await;
+    let before: usize = snapshot(&influx, "live")
+        .await
+        .iter()
+        .map(|(_, p)| p.len())
+        .sum();
+    let after = wait_for(before + 8).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        after >= before + 8,
+        "new rows were picked up ({before} -> {after})"
+    );
+    ok(&transform(&fx, Some((&influx, "full")), &metrics, &[]));
+    assert_eq!(
+        snapshot(&influx, "live").await,
+        snapshot(&influx, "full").await
+    );
+}

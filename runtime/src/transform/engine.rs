@@ -4,7 +4,7 @@
 //! `AuthorFilter(TypeFilter(FakeOpen(Multiplexer(AuthorLogger(Multiplexer(
 //! FakeComment(EventCounter), CommentCounter)), StatePlugin))))`. Here the same behaviour is
 //! one `match` per item, over a stream that the reader already puts in one deterministic
-//! order (time, then kind: opened < event < comment < review comment, then id):
+//! order (time, then opened < event < comment, then id: see [`Key`]):
 //!
 //! - `opened` is an item of its own at the issue's creation time (FakeOpen, fixed: it no
 //!   longer waits for the next real event);
@@ -20,7 +20,7 @@ use velodrome_model::metric::{EventMatcher, MetricSpec};
 
 use super::state::{StateTracker, StateValues};
 
-/// Where an item comes from; its value orders items of the same second.
+/// Where an item comes from (see [`Key`] for how kinds order items of one second).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum Kind {
@@ -48,14 +48,47 @@ impl Kind {
 }
 
 /// The position of an item in the one total order; watermarks store it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// Items are ordered by time, then opened < event < comment, then id, then issue comment
+/// before review comment of the same id (the two comment kinds have separate id spaces).
+/// This is the order of the tables' `(repository, created_at)` indexes, whose InnoDB
+/// entries end with the primary key, so the server streams each table without sorting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
     /// Seconds since the epoch (the tables' DATETIME precision).
     pub time: i64,
-    /// Tie-breaker between tables.
+    /// Which table (and which comment id space).
     pub kind: Kind,
     /// Row id (issue number for `opened`).
     pub id: i64,
+}
+
+impl Kind {
+    /// Rank among items of the same second: both comment kinds share one.
+    pub fn class(self) -> u8 {
+        match self {
+            Self::Opened => 0,
+            Self::Event => 1,
+            Self::Comment | Self::ReviewComment => 2,
+        }
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.time, self.kind.class(), self.id, self.kind).cmp(&(
+            other.time,
+            other.kind.class(),
+            other.id,
+            other.kind,
+        ))
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// One input: an opened issue, an event or a comment, with what the filters need.
@@ -587,6 +620,31 @@ pub(crate) mod tests {
         .map(|p| p.time_ns / S)
         .collect();
         assert_eq!(no_prs, vec![2, 3]);
+    }
+
+    #[test]
+    fn key_order_follows_the_indexes() {
+        let key = |time, kind, id| Key { time, kind, id };
+        let mut keys = vec![
+            key(2, Kind::Opened, 1),
+            key(1, Kind::ReviewComment, 5),
+            key(1, Kind::Comment, 6),
+            key(1, Kind::Comment, 5),
+            key(1, Kind::Event, 9),
+            key(1, Kind::Opened, 3),
+        ];
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                key(1, Kind::Opened, 3),
+                key(1, Kind::Event, 9),
+                key(1, Kind::Comment, 5),
+                key(1, Kind::ReviewComment, 5),
+                key(1, Kind::Comment, 6),
+                key(2, Kind::Opened, 1),
+            ]
+        );
     }
 
     #[test]

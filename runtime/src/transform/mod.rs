@@ -86,7 +86,7 @@ pub async fn run(globals: &Cli, args: &TransformArgs) -> anyhow::Result<ExitCode
             return Ok(ExitCode::from(2));
         }
     };
-    let pool = crate::db::connect(&args.mysql.mysql_url, 4).context("MySQL")?;
+    let pool = crate::db::connect(&args.mysql.mysql_url, 6).context("MySQL")?;
     let batch_size = env_number("VELODROME_TRANSFORM_BATCH").unwrap_or(DEFAULT_BATCH);
     let result = if args.dry_run {
         dry_run(&pool, &plans, batch_size).await
@@ -199,8 +199,8 @@ async fn dry_run(pool: &Pool, plans: &[RepoPlan], batch_size: usize) -> anyhow::
         let bodies = engines.iter().any(MetricEngine::reads_bodies);
         let mut batch = Batch::new(Precision::Nanoseconds, batch_size);
         let mut points = Vec::new();
-        let mut conn = pool.get_conn().await.context("MySQL")?;
-        let mut items = source::open_items(&mut conn, &plan.repository, None, bodies)
+        let mut conns = source::connections(pool).await.context("MySQL")?;
+        let mut items = source::open_items(&mut conns, &plan.repository, None, bodies)
             .await
             .context("reading rows")?;
         while let Some(item) = source::next_item(&mut items)
@@ -406,8 +406,8 @@ impl Round<'_> {
         let mut batches = 0usize;
         let mut written = 0usize;
         let mut read = 0usize;
-        let mut conn = self.pool.get_conn().await.context("MySQL")?;
-        let mut items = source::open_items(&mut conn, repository, start, bodies)
+        let mut conns = source::connections(self.pool).await.context("MySQL")?;
+        let mut items = source::open_items(&mut conns, repository, start, bodies)
             .await
             .context("reading rows")?;
         while let Some(item) = source::next_item(&mut items)
@@ -434,7 +434,7 @@ impl Round<'_> {
             }
         }
         drop(items);
-        drop(conn);
+        drop(conns);
         written += batch.len();
         self.influx
             .write(&mut batch)

@@ -1,10 +1,12 @@
 //! Reading one repository's mirrored rows as one ordered stream, and the transform's own
 //! durable state (watermarks) in MySQL.
 //!
-//! The stream is a single `UNION ALL` of issues (as `opened`), events and comments, each
-//! row joined to its issue (so the filters know the issue's author and kind), ordered by
-//! (time, kind, id) on the server. One query, one cursor: the order is total and the same
-//! on every run, which the original's two racing channels never were (spec 9.5, 9.8).
+//! Three cursors, one per table, each row joined to its issue (so the filters know the
+//! issue's author and kind), each ordered as its `(repository, created_at)` index already
+//! is (events, comments; issues are sorted, without bodies), merged here by [`Key`]. The
+//! order is total and the same on every run, which the original's two racing channels
+//! never were (spec 9.5, 9.8), and the server never sorts the big tables: a single
+//! `UNION ALL ... ORDER BY` made MariaDB sort a million rows with their bodies first.
 //!
 //! Events whose name no metric can match (`referenced`, `subscribed`, ...) are left out on
 //! the server: they can neither produce a point nor change a state.
@@ -19,105 +21,200 @@ use crate::db::{DbError, UtcTime};
 const USEFUL_EVENTS: &str =
     "'closed','reopened','merged','labeled','unlabeled','opened','commented'";
 
-/// The stream's SQL, optionally after `after` and up to `upto` (inclusive).
-fn stream_sql(bodies: bool, after: Option<Key>, upto: Option<Key>, count: bool) -> String {
-    let from = |column: &str| match after {
-        Some(_) => format!(" AND {column} >= :after_t"),
-        None => String::new(),
-    };
-    let body = if bodies { "c.body" } else { "''" };
-    let mut conditions = Vec::new();
-    if after.is_some() {
-        conditions.push(
-            "(s.t > :after_t OR (s.t = :after_t AND (s.kind > :after_k \
-             OR (s.kind = :after_k AND s.id > :after_id))))",
-        );
+/// Seconds since the epoch of a DATETIME column, independent of the session time zone.
+fn seconds(column: &str) -> String {
+    format!("TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {column})")
+}
+
+/// The condition "this table's key > after" for a table whose rows all have `class`.
+/// `sub` is the column that orders the two comment kinds of one id (`pull_request`).
+fn after_condition(time: &str, id: &str, class: u8, sub: Option<&str>, after: Key) -> String {
+    let after_class = after.kind.class();
+    if class > after_class {
+        format!(" AND {time} >= :after_t")
+    } else if class < after_class {
+        format!(" AND {time} > :after_t")
+    } else {
+        let tie = match sub {
+            Some(sub) => format!("({id} > :after_id OR ({id} = :after_id AND {sub} > :after_sub))"),
+            None => format!("{id} > :after_id"),
+        };
+        format!(" AND {time} >= :after_t AND ({time} > :after_t OR {tie})")
     }
-    if upto.is_some() {
-        conditions.push(
-            "(s.t < :upto_t OR (s.t = :upto_t AND (s.kind < :upto_k \
-             OR (s.kind = :upto_k AND s.id <= :upto_id))))",
-        );
-    }
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
-    let select = if count {
-        "SELECT COUNT(*)".to_owned()
-    } else {
-        "SELECT TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', s.t), s.kind, s.id, s.issue, \
-         s.is_pr, s.issue_user, s.event, s.label, s.actor, s.body"
-            .to_owned()
-    };
-    let order = if count {
-        ""
-    } else {
-        " ORDER BY s.t, s.kind, s.id"
-    };
+}
+
+fn issues_sql(after: Option<Key>) -> String {
+    let condition = after.map_or(String::new(), |after| {
+        after_condition("i.issue_created_at", "i.id", 0, None, after)
+    });
     format!(
-        "{select} FROM (
-            SELECT i.issue_created_at AS t, 0 AS kind, i.id AS id, i.id AS issue,
-                   i.is_pr AS is_pr, i.user AS issue_user, 'opened' AS event,
-                   NULL AS label, i.user AS actor, '' AS body
-              FROM issues i
-             WHERE i.repository = :repo{issues_from}
+        "SELECT {t}, 0, i.id, i.id, i.is_pr, i.user, 'opened', NULL, i.user, ''
+           FROM issues i
+          WHERE i.repository = :repo{condition}
+          ORDER BY i.issue_created_at, i.id",
+        t = seconds("i.issue_created_at")
+    )
+}
+
+fn events_sql(after: Option<Key>) -> String {
+    let condition = after.map_or(String::new(), |after| {
+        after_condition("e.event_created_at", "e.id", 1, None, after)
+    });
+    format!(
+        "SELECT {t}, 1, e.id, e.issue_id, i.is_pr, i.user, e.event, e.label, e.actor, ''
+           FROM issue_events e
+           STRAIGHT_JOIN issues i ON i.repository = e.repository AND i.id = e.issue_id
+          WHERE e.repository = :repo AND e.event IN ({USEFUL_EVENTS}){condition}
+          ORDER BY e.event_created_at, e.id",
+        t = seconds("e.event_created_at")
+    )
+}
+
+fn comments_sql(after: Option<Key>, bodies: bool) -> String {
+    let condition = after.map_or(String::new(), |after| {
+        after_condition(
+            "c.comment_created_at",
+            "c.id",
+            2,
+            Some("c.pull_request"),
+            after,
+        )
+    });
+    let body = if bodies { "c.body" } else { "''" };
+    format!(
+        "SELECT {t}, IF(c.pull_request, 3, 2), c.id, c.issue_id, i.is_pr, i.user,
+                'commented', NULL, c.user, {body}
+           FROM comments c
+           STRAIGHT_JOIN issues i ON i.repository = c.repository AND i.id = c.issue_id
+          WHERE c.repository = :repo{condition}
+          ORDER BY c.comment_created_at, c.id, c.pull_request",
+        t = seconds("c.comment_created_at")
+    )
+}
+
+/// How many items of the stream are at or before `upto` (same rows, same order as the
+/// three cursors): compared with the count stored with a watermark, it reveals rows that
+/// arrived late with older timestamps.
+fn count_sql() -> String {
+    let class = "IF(s.kind >= 2, 2, s.kind)";
+    format!(
+        "SELECT COUNT(*) FROM (
+            SELECT i.issue_created_at AS t, 0 AS kind, i.id AS id
+              FROM issues i WHERE i.repository = :repo AND i.issue_created_at <= :upto_t
             UNION ALL
-            SELECT e.event_created_at, 1, e.id, e.issue_id, i.is_pr, i.user, e.event,
-                   e.label, e.actor, ''
+            SELECT e.event_created_at, 1, e.id
               FROM issue_events e
               JOIN issues i ON i.repository = e.repository AND i.id = e.issue_id
-             WHERE e.repository = :repo AND e.event IN ({USEFUL_EVENTS}){events_from}
+             WHERE e.repository = :repo AND e.event IN ({USEFUL_EVENTS})
+               AND e.event_created_at <= :upto_t
             UNION ALL
-            SELECT c.comment_created_at, IF(c.pull_request, 3, 2), c.id, c.issue_id, i.is_pr,
-                   i.user, 'commented', NULL, c.user, {body}
+            SELECT c.comment_created_at, IF(c.pull_request, 3, 2), c.id
               FROM comments c
               JOIN issues i ON i.repository = c.repository AND i.id = c.issue_id
-             WHERE c.repository = :repo{comments_from}
-        ) s{filter}{order}",
-        issues_from = from("i.issue_created_at"),
-        events_from = from("e.event_created_at"),
-        comments_from = from("c.comment_created_at"),
+             WHERE c.repository = :repo AND c.comment_created_at <= :upto_t
+        ) s
+        WHERE s.t < :upto_t OR ({class} < :upto_c OR ({class} = :upto_c
+              AND (s.id < :upto_id OR (s.id = :upto_id AND s.kind <= :upto_k))))"
     )
 }
 
 fn params(repository: &str, after: Option<Key>, upto: Option<Key>) -> mysql_async::Params {
     let mut named: Vec<(Vec<u8>, Value)> = vec![(b"repo".to_vec(), repository.into())];
-    for (prefix, key) in [("after", after), ("upto", upto)] {
-        if let Some(key) = key {
-            named.push((
-                format!("{prefix}_t").into_bytes(),
-                UtcTime(key.time).to_mysql(),
-            ));
-            named.push((format!("{prefix}_k").into_bytes(), (key.kind as u8).into()));
-            named.push((format!("{prefix}_id").into_bytes(), key.id.into()));
-        }
+    if let Some(key) = after {
+        named.push((b"after_t".to_vec(), UtcTime(key.time).to_mysql()));
+        named.push((b"after_id".to_vec(), key.id.into()));
+        named.push((
+            b"after_sub".to_vec(),
+            u8::from(key.kind == Kind::ReviewComment).into(),
+        ));
+    }
+    if let Some(key) = upto {
+        named.push((b"upto_t".to_vec(), UtcTime(key.time).to_mysql()));
+        named.push((b"upto_c".to_vec(), key.kind.class().into()));
+        named.push((b"upto_k".to_vec(), (key.kind as u8).into()));
+        named.push((b"upto_id".to_vec(), key.id.into()));
     }
     mysql_async::Params::Named(named.into_iter().collect())
 }
 
-/// The open result of a stream query; read it with [`next_item`].
-pub type Items<'a> = mysql_async::QueryResult<'a, 'static, mysql_async::BinaryProtocol>;
+/// One table's open result.
+type Cursor<'a> = mysql_async::QueryResult<'a, 'static, mysql_async::BinaryProtocol>;
 
-/// Starts the stream of `repository` after `after` (everything when `None`) on `conn`,
-/// with comment bodies only when some metric reads them.
+/// The three cursors of a repository merged into one stream in [`Key`] order.
+pub struct Items<'a> {
+    cursors: Vec<Cursor<'a>>,
+    heads: Vec<Option<Item>>,
+}
+
+/// Three connections for [`open_items`], taken from `pool`.
+pub async fn connections(pool: &Pool) -> Result<[Conn; 3], DbError> {
+    Ok([
+        pool.get_conn().await?,
+        pool.get_conn().await?,
+        pool.get_conn().await?,
+    ])
+}
+
+/// Starts the stream of `repository` after `after` (everything when `None`) on the three
+/// connections, with comment bodies only when some metric reads them.
 pub async fn open_items<'a>(
-    conn: &'a mut Conn,
+    conns: &'a mut [Conn; 3],
     repository: &str,
     after: Option<Key>,
     bodies: bool,
 ) -> Result<Items<'a>, DbError> {
-    let sql = stream_sql(bodies, after, None, false);
-    Ok(conn.exec_iter(sql, params(repository, after, None)).await?)
+    let [issues, events, comments] = conns;
+    let params = params(repository, after, None);
+    let mut cursors = Vec::with_capacity(3);
+    cursors.push(issues.exec_iter(issues_sql(after), params.clone()).await?);
+    cursors.push(events.exec_iter(events_sql(after), params.clone()).await?);
+    cursors.push(
+        comments
+            .exec_iter(comments_sql(after, bodies), params)
+            .await?,
+    );
+    let mut heads = Vec::with_capacity(3);
+    for cursor in &mut cursors {
+        heads.push(read(cursor).await?);
+    }
+    Ok(Items { cursors, heads })
+}
+
+async fn read(cursor: &mut Cursor<'_>) -> Result<Option<Item>, DbError> {
+    match cursor.next().await? {
+        Some(row) => decode(row).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// The next item of an open stream, `None` at its end.
 pub async fn next_item(items: &mut Items<'_>) -> Result<Option<Item>, DbError> {
-    match items.next().await? {
-        Some(row) => decode(row).map(Some),
-        None => Ok(None),
+    let mut best: Option<usize> = None;
+    for (i, head) in items.heads.iter().enumerate() {
+        if let Some(item) = head {
+            let better = match best.and_then(|b| items.heads[b].as_ref()) {
+                Some(current) => item.key < current.key,
+                None => true,
+            };
+            if better {
+                best = Some(i);
+            }
+        }
     }
+    let Some(i) = best else {
+        return Ok(None);
+    };
+    let next = read(&mut items.cursors[i]).await?;
+    let item = std::mem::replace(&mut items.heads[i], next);
+    if let (Some(item), Some(next)) = (&item, &items.heads[i])
+        && next.key < item.key
+    {
+        return Err(DbError::Value(format!(
+            "rows out of order: {:?} after {:?}",
+            next.key, item.key
+        )));
+    }
+    Ok(item)
 }
 
 fn column<T: mysql_async::prelude::FromValue>(row: &mut Row, index: usize) -> Result<T, DbError> {
@@ -146,15 +243,11 @@ fn decode(mut row: Row) -> Result<Item, DbError> {
     })
 }
 
-/// How many items of the stream are at or before `upto`: compared with the count stored
-/// with a watermark, it reveals rows that arrived late with older timestamps.
+/// How many items of the stream are at or before `upto` (see [`count_sql`]).
 pub async fn count_upto(pool: &Pool, repository: &str, upto: Key) -> Result<i64, DbError> {
     let mut conn = pool.get_conn().await?;
     let count: Option<i64> = conn
-        .exec_first(
-            stream_sql(false, None, Some(upto), true),
-            params(repository, None, Some(upto)),
-        )
+        .exec_first(count_sql(), params(repository, None, Some(upto)))
         .await?;
     Ok(count.unwrap_or(0))
 }
