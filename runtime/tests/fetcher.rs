@@ -40,6 +40,7 @@ async fn fetch_once(
         .arg("--github-url")
         .arg(&fake.url)
         .env("VELODROME_GITHUB_BACKOFF_MS", "20")
+        .env("VELODROME_GITHUB_TIMEOUT_S", "2")
         .env("VELODROME_LOG", log)
         .env_remove("RUST_LOG");
     let out = tokio::task::spawn_blocking(move || cmd.output())
@@ -347,6 +348,7 @@ async fn completes_exactly_through_injected_faults() {
         s.faults.secondary_limit_at = Some((6, 2));
         s.faults.malformed_at = Some(11);
         s.faults.drop_mid_body_at = Some(17);
+        s.faults.hang_at = Some(23);
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let run = fetch_once(&fake, &db, &["velo/faulty"], &token_file(&dir), "debug").await;
@@ -383,6 +385,11 @@ async fn completes_exactly_through_injected_faults() {
         .find(|l| l.contains("malformed page"))
         .expect("a malformed-page warning");
     assert!(line.contains(&fake.url), "{line}");
+    // the request that hung past the 2 s timeout was given up and sent again
+    assert!(
+        run.stderr.contains("timed out"),
+        "a timeout was logged and retried"
+    );
     assert!(
         run.stderr.contains("reading body"),
         "the dropped connection was retried"

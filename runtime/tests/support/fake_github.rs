@@ -75,6 +75,8 @@ pub struct Faults {
     pub malformed_at: Option<usize>,
     /// At this data-request index, send half the body and close the connection.
     pub drop_mid_body_at: Option<usize>,
+    /// At this data-request index, answer only after 4 s (past the client's timeout).
+    pub hang_at: Option<usize>,
     /// Requests whose path contains this string always get a malformed body.
     pub always_malformed: Option<String>,
 }
@@ -586,6 +588,7 @@ async fn serve(
             let etag = format!("\"{:016x}\"", fnv(r.body.as_bytes()));
             let conditional = header("if-none-match").is_some();
             let mut cut = false;
+            let mut hang = false;
             if r.status == 200 && header("if-none-match").as_deref() == Some(etag.as_str()) {
                 r = reply(304, String::new());
             } else if r.status == 200 || r.status == 404 {
@@ -606,6 +609,8 @@ async fn serve(
                     r.body.truncate(keep);
                 } else if r.status == 200 && f.drop_mid_body_at == Some(index) {
                     cut = true;
+                } else if r.status == 200 && f.hang_at == Some(index) {
+                    hang = true;
                 } else if f.error_rate > 0.0 && s.random() < f.error_rate {
                     r = reply(
                         502,
@@ -638,6 +643,11 @@ async fn serve(
                 at: Instant::now(),
                 headers: headers.clone(),
             });
+            let delay = if hang {
+                Some(std::time::Duration::from_secs(4))
+            } else {
+                delay
+            };
             (r.status, r.body, r.headers, cut, delay)
         };
         if let Some(delay) = delay {
