@@ -349,6 +349,7 @@ async fn completes_exactly_through_injected_faults() {
         s.faults.malformed_at = Some(11);
         s.faults.drop_mid_body_at = Some(17);
         s.faults.hang_at = Some(23);
+        s.feed_page_limit = Some(8);
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let run = fetch_once(&fake, &db, &["velo/faulty"], &token_file(&dir), "debug").await;
@@ -385,6 +386,8 @@ async fn completes_exactly_through_injected_faults() {
         .find(|l| l.contains("malformed page"))
         .expect("a malformed-page warning");
     assert!(line.contains(&fake.url), "{line}");
+    // the events feed hit GitHub's pagination cap (422) and the per-issue pages covered the rest
+    assert!(log.iter().any(|l| l.status == 422 && l.path.contains("/issues/events?")));
     // the request that hung past the 2 s timeout was given up and sent again
     assert!(
         run.stderr.contains("timed out"),

@@ -475,8 +475,16 @@ impl RepoSync {
         loop {
             let fresh = cursor.next_url.is_none();
             let etag = if fresh { cursor.etag.clone() } else { None };
-            let Some((items, new_etag, next)) = self.fetch::<Event>(&url, etag.as_deref()).await?
-            else {
+            let fetched = match self.fetch::<Event>(&url, etag.as_deref()).await {
+                // GitHub caps how deep the feed pages ("pagination is limited for this
+                // resource"): past the cap the feed is exhausted, like a last page.
+                Err(GithubError::Status { status: 422, .. }) if !fresh => {
+                    tracing::info!(repository = %self.key, url, "events feed pagination limit reached");
+                    Some((Vec::new(), None, None))
+                }
+                other => other?,
+            };
+            let Some((items, new_etag, next)) = fetched else {
                 tracing::debug!(repository = %self.key, endpoint, "not modified");
                 return Ok(());
             };
@@ -493,6 +501,13 @@ impl RepoSync {
                 rows.push(event_row(e, number));
             }
             let mut next_cursor = cursor.clone();
+            // `since` of the events cursor: the oldest event this walk has seen so far.
+            let oldest = rows.iter().map(|r| r.created_at).min();
+            next_cursor.since = if fresh {
+                oldest
+            } else {
+                oldest.into_iter().chain(cursor.since).min()
+            };
             if fresh {
                 // A new walk: remember where it started and the ETag of its first page.
                 let top = rows.iter().max_by_key(|r| r.id);
@@ -529,7 +544,7 @@ impl RepoSync {
                 if !reached {
                     // The feed ran out before the mark: issues created before its oldest
                     // event (and touched since the mark) may have events it cannot show.
-                    let floor = rows.iter().map(|r| r.created_at).min();
+                    let floor = next_cursor.since;
                     let queued = tx
                         .exec_iter(
                             "INSERT IGNORE INTO sync_event_backfill (repository, issue_id) \

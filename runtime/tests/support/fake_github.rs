@@ -98,6 +98,8 @@ pub struct State {
     pub repos: HashMap<String, FakeRepo>,
     /// The events feed only serves this many newest events (GitHub only keeps recent ones).
     pub feed_cap: usize,
+    /// Feed pages past this number answer 422 "pagination is limited" (GitHub's depth cap).
+    pub feed_page_limit: Option<usize>,
     pub log: Vec<Logged>,
     pub faults: Faults,
     pub token: String,
@@ -412,6 +414,10 @@ impl State {
                     .get(&id)
                     .map_or(Value::Null, |c| c.json(base, r, true))
             }),
+            ["issues", "events"] if self.feed_page_limit.is_some_and(|limit| page_no as usize > limit) => reply(
+                422,
+                r#"{"message":"In order to keep the API fast for everyone, pagination is limited for this resource. Check the rel=last link relation in the Link response header to see how far back you can traverse.","documentation_url":"https://docs.github.com/v3/#pagination"}"#.into(),
+            ),
             ["issues", "events"] => {
                 let list: Vec<&FakeEvent> =
                     repo.events.values().rev().take(self.feed_cap).collect();
@@ -451,6 +457,7 @@ impl FakeGithub {
         let state = Arc::new(Mutex::new(State {
             repos: HashMap::new(),
             feed_cap: usize::MAX,
+            feed_page_limit: None,
             log: Vec::new(),
             faults: Faults::default(),
             token: token.to_owned(),
