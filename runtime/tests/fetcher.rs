@@ -387,7 +387,10 @@ async fn completes_exactly_through_injected_faults() {
         .expect("a malformed-page warning");
     assert!(line.contains(&fake.url), "{line}");
     // the events feed hit GitHub's pagination cap (422) and the per-issue pages covered the rest
-    assert!(log.iter().any(|l| l.status == 422 && l.path.contains("/issues/events?")));
+    assert!(
+        log.iter()
+            .any(|l| l.status == 422 && l.path.contains("/issues/events?"))
+    );
     // the request that hung past the 2 s timeout was given up and sent again
     assert!(
         run.stderr.contains("timed out"),
@@ -546,4 +549,42 @@ async fn a_slow_repository_does_not_hold_up_the_others() {
         "fast repository finished after {slow_before_fast_done} of {slow_requests} slow requests"
     );
     assert!(last("velo/fast") < last("velo/slow"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issue_updated_during_the_walk_shifts_nothing_out_of_sight() {
+    let Some(db) = fresh_database("fetcher_shift").await else {
+        return;
+    };
+    let fake = FakeGithub::start(TOKEN).await;
+    let data = generate(
+        8,
+        Sizes {
+            issues: 450,
+            comments: 10,
+            reviews: 2,
+            events: 10,
+        },
+    );
+    // The first issue of the first page is edited right after that page is served: with
+    // offset pages (the original fetcher) the first issue of page 2 would slide onto page 1
+    // and never be read.
+    let first = data
+        .issues
+        .values()
+        .min_by_key(|i| (i.updated_at, i.number))
+        .map(|i| i.number);
+    fake.with(|s| {
+        s.repos.insert("velo/shift".into(), data.clone());
+        s.faults.touch_after = first.map(|n| (0, "velo/shift".to_owned(), n));
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Mixed case on the command line: stored under the lower-case key.
+    let run = fetch_once(&fake, &db, &["Velo/Shift"], &token_file(&dir), "info").await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let now = fake.with(|s| s.repos["velo/shift"].clone());
+    assert_ne!(now.issues, data.issues, "the fake edited an issue mid-walk");
+    Mirror::load(&db, "velo/shift")
+        .await
+        .assert_same(&Mirror::expected(&now));
 }

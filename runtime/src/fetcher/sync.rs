@@ -662,3 +662,91 @@ impl RepoSync {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The original fetcher's conversion cases (spec/original-fetcher.md, section 5).
+    use super::*;
+
+    fn t(text: &str) -> UtcTime {
+        UtcTime::parse(text).unwrap()
+    }
+
+    #[test]
+    fn new_issue() {
+        let only_mandatory: Issue = serde_json::from_str(
+            r#"{"number":1,"title":"Title","body":null,"state":"State","user":{"login":"User"},
+                "comments":5,"created_at":"1900-01-01T19:30:00Z","updated_at":"2000-01-01T19:30:00Z",
+                "closed_at":null}"#,
+        )
+        .unwrap();
+        let row = issue_row(only_mandatory);
+        assert_eq!(
+            (
+                row.number,
+                row.title.as_str(),
+                row.body.as_str(),
+                row.state.as_str(),
+                row.user.as_str()
+            ),
+            (1, "Title", "", "State", "User")
+        );
+        assert_eq!((row.comments, row.is_pr, row.closed_at), (5, false, None));
+        assert_eq!(
+            (row.created_at, row.updated_at),
+            (t("1900-01-01T19:30:00Z"), t("2000-01-01T19:30:00Z"))
+        );
+        assert!(row.labels.is_empty() && row.assignees.is_empty());
+
+        let all: Issue = serde_json::from_str(
+            r#"{"number":1,"title":"Title","body":"Body","state":"State","user":{"login":"User"},
+                "comments":5,"pull_request":{"url":"PRLink"},"created_at":"1900-01-01T19:30:00Z",
+                "updated_at":"2000-01-01T19:30:00Z","closed_at":"2100-01-01T19:30:00Z",
+                "labels":[{"name":"SomeLabel"},null,{"name":"OtherLabel"}],
+                "assignees":[{"login":"a"},null,{"login":null}]}"#,
+        )
+        .unwrap();
+        let row = issue_row(all);
+        assert_eq!((row.body.as_str(), row.is_pr), ("Body", true));
+        assert_eq!(row.closed_at, Some(t("2100-01-01T19:30:00Z")));
+        // lenient where the original failed the whole issue or panicked (null entries)
+        assert_eq!(row.labels, vec!["SomeLabel", "OtherLabel"]);
+        assert_eq!(row.assignees, vec!["a"]);
+
+        assert!(
+            serde_json::from_str::<Issue>("{}").is_err(),
+            "an empty issue is an error"
+        );
+    }
+
+    #[test]
+    fn new_comment_and_event() {
+        let c: Comment = serde_json::from_str(
+            r#"{"id":1,"body":"Body","user":null,"created_at":"2000-01-01T19:30:00Z",
+                "updated_at":"2001-01-01T19:30:00Z","issue_url":"https://x/repos/o/r/issues/12"}"#,
+        )
+        .unwrap();
+        let row = comment_row("u", c.clone(), false).unwrap();
+        assert_eq!(
+            (row.id, row.issue_id, row.user.as_str(), row.pull_request),
+            (1, 12, "", false)
+        );
+        assert!(
+            comment_row("u", c, true).is_err(),
+            "a review comment needs its pull request URL"
+        );
+
+        let e: Event = serde_json::from_str(
+            r#"{"id":1,"event":"Event","label":{"name":"Label"},"assignee":{"login":"Assignee"},
+                "actor":null,"created_at":"2000-01-01T19:30:00Z"}"#,
+        )
+        .unwrap();
+        let row = event_row(e, 2);
+        assert_eq!(row.issue_id, 2);
+        assert_eq!(
+            (row.label.as_deref(), row.assignee.as_deref(), row.actor),
+            (Some("Label"), Some("Assignee"), None)
+        );
+        assert!(serde_json::from_str::<Event>("{}").is_err());
+    }
+}

@@ -77,6 +77,9 @@ pub struct Faults {
     pub drop_mid_body_at: Option<usize>,
     /// At this data-request index, answer only after 4 s (past the client's timeout).
     pub hang_at: Option<usize>,
+    /// Right after serving this data-request index, update the issue (repository, number)
+    /// so that it moves to the end of `sort=updated` while a walk is in progress.
+    pub touch_after: Option<(usize, String, i64)>,
     /// Requests whose path contains this string always get a malformed body.
     pub always_malformed: Option<String>,
 }
@@ -602,6 +605,22 @@ async fn serve(
                 let index = s.data_requests;
                 s.data_requests += 1;
                 let f = s.faults.clone();
+                if let Some((_, repo, number)) = f.touch_after.as_ref().filter(|t| t.0 == index) {
+                    let repo = s.repos.get_mut(repo.as_str());
+                    if let Some(repo) = repo {
+                        let newest = repo
+                            .issues
+                            .values()
+                            .map(|i| i.updated_at)
+                            .max()
+                            .unwrap_or(0);
+                        if let Some(issue) = repo.issues.get_mut(number) {
+                            issue.updated_at = newest + 60;
+                            issue.title.push_str(" (edited)");
+                        }
+                    }
+                    s.sorted.clear();
+                }
                 if f.secondary_limit_at.is_some_and(|(i, _)| i == index) {
                     let secs = f.secondary_limit_at.map_or(1, |(_, s)| s);
                     r = reply(403, r#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}"#.into());
