@@ -148,6 +148,8 @@ impl serde::Serialize for UtcTime {
 
 #[cfg(test)]
 mod tests {
+    // Unused when a bench includes this file with #[path] (its tests are not built there).
+    #[allow(unused_imports)]
     use super::*;
 
     #[test]

@@ -112,8 +112,11 @@ pub struct State {
     data_requests: usize,
     rng: u64,
     replay: HashMap<(String, u32), Recorded>,
-    sorted: HashMap<(String, &'static str), Arc<Vec<(i64, i64)>>>,
+    sorted: HashMap<(String, &'static str), SortKeys>,
 }
+
+/// (updated_at, id) of one list, sorted.
+type SortKeys = Arc<Vec<(i64, i64)>>;
 
 /// A recorded answer: status, body, headers.
 type Recorded = (u16, String, Vec<(String, String)>);
@@ -347,7 +350,7 @@ fn window(keys: &[(i64, i64)], query: &[(String, String)]) -> Vec<(i64, i64)> {
 
 impl State {
     /// Sort keys of one list, cached until the next [`FakeGithub::with`].
-    fn sorted_keys(&mut self, repo: &str, list: &'static str) -> Arc<Vec<(i64, i64)>> {
+    fn sorted_keys(&mut self, repo: &str, list: &'static str) -> SortKeys {
         let key = (repo.to_owned(), list);
         if let Some(keys) = self.sorted.get(&key) {
             return keys.clone();
