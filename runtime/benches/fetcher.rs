@@ -157,7 +157,9 @@ async fn ingest(url: &str, repo: &FakeRepo) {
     for pages in comments.chunks(800) {
         let mut tx = pool.start_transaction(TxOpts::default()).await.expect("tx");
         for page in pages.chunks(100) {
-            tables::upsert_comments(&mut tx, "bench/merged", page).await.expect("comments");
+            tables::upsert_comments(&mut tx, "bench/merged", page)
+                .await
+                .expect("comments");
         }
         tx.commit().await.expect("commit");
     }
