@@ -588,3 +588,96 @@ async fn an_issue_updated_during_the_walk_shifts_nothing_out_of_sight() {
         .await
         .assert_same(&Mirror::expected(&now));
 }
+
+/// GET on a plain HTTP endpoint: (status line, body).
+async fn http_get(addr: &str, path: &str) -> Option<(String, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_owned(), body.to_owned()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_healthz_and_metrics_while_looping() {
+    let Some(db) = fresh_database("fetcher_listen").await else {
+        return;
+    };
+    let fake = FakeGithub::start(TOKEN).await;
+    fake.with(|s| {
+        s.repos.insert(
+            "velo/watched".into(),
+            generate(
+                9,
+                Sizes {
+                    issues: 30,
+                    comments: 30,
+                    reviews: 3,
+                    events: 30,
+                },
+            ),
+        );
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        probe.local_addr().expect("addr").to_string()
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_velodrome"))
+        .args([
+            "fetcher",
+            "--repository",
+            "velo/watched",
+            "--interval",
+            "1s",
+            "--mysql-url",
+            &db,
+        ])
+        .arg("--token-file")
+        .arg(token_file(&dir))
+        .args(["--github-url", &fake.url, "--listen", &addr])
+        .env("VELODROME_LOG", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn velodrome");
+    let started = std::time::Instant::now();
+    let mut metrics = String::new();
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Some((_, body)) = http_get(&addr, "/metrics").await {
+            metrics = body;
+            if metrics.contains(
+                "velodrome_fetcher_rounds_total{repository=\"velo/watched\",result=\"ok\"} 2",
+            ) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let health = http_get(&addr, "/healthz").await;
+    child.kill().expect("stop the fetcher");
+    let _ = child.wait();
+    assert_eq!(health.map(|h| h.0), Some("HTTP/1.1 200 OK".to_owned()));
+    // two rounds done in loop mode: the second one cost only 304s
+    assert!(
+        metrics.contains(
+            "velodrome_fetcher_rounds_total{repository=\"velo/watched\",result=\"ok\"} 2"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "velodrome_fetcher_rows_total{repository=\"velo/watched\",table=\"issues\"} 30"
+        ),
+        "{metrics}"
+    );
+    let not_modified: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("velodrome_fetcher_github_not_modified_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(not_modified >= 4, "{metrics}");
+    assert!(!metrics.contains(TOKEN));
+}

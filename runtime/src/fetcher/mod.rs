@@ -4,6 +4,7 @@
 //! Each repository runs in its own task, so a slow or failing repository never holds up the
 //! others; they share one token pool and one MySQL pool. See [`sync`] for what a round does.
 
+pub mod health;
 pub mod sync;
 
 use std::process::ExitCode;
@@ -85,6 +86,20 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
     };
     let pool = TokenPool::new(tokens, ClientConfig::default().low_water)?;
     let client = Arc::new(Client::new(client_config(&args.github.github_url), pool)?);
+    let keys: Vec<String> = repos.iter().map(RepoName::key).collect();
+    let health = Arc::new(health::Health::new(client.clone(), &keys));
+    if let Some(addr) = globals.listen {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                tracing::info!(%addr, "serving /healthz and /metrics");
+                health::serve(listener, health.clone());
+            }
+            Err(err) => {
+                tracing::error!(%addr, "cannot listen: {err}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
     let db = match crate::db::connect(&args.mysql.mysql_url, repos.len() + 2) {
         Ok(db) => db,
         Err(err) => {
@@ -104,11 +119,14 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
     let mut tasks = tokio::task::JoinSet::new();
     for repo in repos {
         let syncer = sync::RepoSync::new(repo.as_str(), repo.key(), client.clone(), db.clone());
+        let health = health.clone();
         tasks.spawn(async move {
             let mut ok = true;
             loop {
                 let started = Instant::now();
-                match syncer.round().await {
+                let result = syncer.round().await;
+                health.round(&repo.key(), result.as_ref().map_err(|_| ()));
+                match result {
                     Ok(stats) => tracing::info!(
                         repository = %repo.key(),
                         issues = stats.issues,

@@ -1,0 +1,196 @@
+//! `/healthz` and `/metrics` on `--listen`, so the Deployment's probes and Prometheus can
+//! see the fetcher: per repository, rounds that succeeded or failed, the time of the last
+//! success and rows written; for the GitHub client, requests, 304s and retries.
+//!
+//! A few lines of HTTP/1.1 on tokio rather than a web framework: two fixed GET routes do
+//! not justify the build time. Nothing here ever prints a token.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::sync::RoundStats;
+use crate::github::Client;
+
+/// What one repository's task has done so far.
+#[derive(Debug, Default, Clone)]
+struct RepoHealth {
+    rounds_ok: u64,
+    rounds_failed: u64,
+    last_success: Option<u64>,
+    issues: u64,
+    comments: u64,
+    events: u64,
+}
+
+/// Shared counters of the running fetcher.
+#[derive(Debug)]
+pub struct Health {
+    client: Arc<Client>,
+    repos: Mutex<BTreeMap<String, RepoHealth>>,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Escapes a Prometheus label value.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Health {
+    /// Counters for `repositories` (lower-case keys), reading request totals from `client`.
+    pub fn new(client: Arc<Client>, repositories: &[String]) -> Self {
+        let repos = repositories
+            .iter()
+            .map(|r| (r.clone(), RepoHealth::default()))
+            .collect();
+        Health {
+            client,
+            repos: Mutex::new(repos),
+        }
+    }
+
+    /// Records the end of a round.
+    pub fn round(&self, repository: &str, result: Result<&RoundStats, ()>) {
+        let mut repos = self.repos.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = repos.entry(repository.to_owned()).or_default();
+        match result {
+            Ok(stats) => {
+                entry.rounds_ok += 1;
+                entry.last_success = Some(now_unix());
+                entry.issues += stats.issues;
+                entry.comments += stats.comments;
+                entry.events += stats.events;
+            }
+            Err(()) => entry.rounds_failed += 1,
+        }
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn metrics(&self) -> String {
+        let mut out = String::new();
+        let stats = &self.client.stats;
+        for (name, help, value) in [
+            (
+                "velodrome_fetcher_github_requests_total",
+                "HTTP requests sent to GitHub, retries included.",
+                stats.requests.load(Ordering::Relaxed),
+            ),
+            (
+                "velodrome_fetcher_github_not_modified_total",
+                "Conditional requests answered 304 (free of rate limit).",
+                stats.not_modified.load(Ordering::Relaxed),
+            ),
+            (
+                "velodrome_fetcher_github_retries_total",
+                "Requests retried after a failure or a rate limit.",
+                stats.retries.load(Ordering::Relaxed),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        let repos = self.repos.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(
+            out,
+            "# HELP velodrome_fetcher_rounds_total Sync rounds per repository and result.\n\
+             # TYPE velodrome_fetcher_rounds_total counter"
+        );
+        for (repo, h) in repos.iter() {
+            let r = label(repo);
+            let _ = writeln!(
+                out,
+                "velodrome_fetcher_rounds_total{{repository=\"{r}\",result=\"ok\"}} {}",
+                h.rounds_ok
+            );
+            let _ = writeln!(
+                out,
+                "velodrome_fetcher_rounds_total{{repository=\"{r}\",result=\"error\"}} {}",
+                h.rounds_failed
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP velodrome_fetcher_rows_total Rows written per repository and table.\n\
+             # TYPE velodrome_fetcher_rows_total counter"
+        );
+        for (repo, h) in repos.iter() {
+            let r = label(repo);
+            for (table, n) in [
+                ("issues", h.issues),
+                ("comments", h.comments),
+                ("issue_events", h.events),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "velodrome_fetcher_rows_total{{repository=\"{r}\",table=\"{table}\"}} {n}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP velodrome_fetcher_last_success_timestamp_seconds End of the last successful round.\n\
+             # TYPE velodrome_fetcher_last_success_timestamp_seconds gauge"
+        );
+        for (repo, h) in repos.iter() {
+            if let Some(t) = h.last_success {
+                let _ = writeln!(
+                    out,
+                    "velodrome_fetcher_last_success_timestamp_seconds{{repository=\"{}\"}} {t}",
+                    label(repo)
+                );
+            }
+        }
+        out
+    }
+}
+
+/// Serves `/healthz` (200 while the process runs: a long backfill round must not be killed
+/// by a liveness probe; staleness shows in `/metrics`) and `/metrics` on `listener`.
+pub fn serve(listener: TcpListener, health: Arc<Health>) {
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let health = health.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 2048];
+                let mut len = 0;
+                while len < buf.len() && !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf[len..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => len += n,
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf[..len]);
+                let target = head.split_whitespace().nth(1).unwrap_or("/");
+                let (status, ctype, body) = match target.split('?').next().unwrap_or("/") {
+                    "/healthz" => ("200 OK", "text/plain", "ok\n".to_owned()),
+                    "/metrics" => ("200 OK", "text/plain; version=0.0.4", health.metrics()),
+                    _ => ("404 Not Found", "text/plain", "not found\n".to_owned()),
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+}
