@@ -908,8 +908,17 @@ async fn reruns_resumes_and_late_rows_match_a_full_recompute() {
         "late rows == recompute"
     );
 
-    // Twice: identical.
-    ok(&transform(&fx, Some((&influx, "full")), &metrics, &[]));
+    // Twice: identical, and nothing recomputed or rewritten (the watermarks hold).
+    let again = transform(
+        &fx,
+        Some((&influx, "full")),
+        &metrics,
+        &[("RUST_LOG", "info")],
+    );
+    ok(&again);
+    let log = String::from_utf8_lossy(&again.stderr);
+    assert!(!log.contains("recomputing"), "{log}");
+    assert!(log.contains("written=0"), "{log}");
     assert_eq!(snapshot(&influx, "full").await, full, "second run");
 
     // Stopped half-way (after 3 batches of 500 points), then resumed.
@@ -957,12 +966,20 @@ async fn reruns_resumes_and_late_rows_match_a_full_recompute() {
     );
     assert_ne!(changed, KUBERNETES_METRICS);
     let changed_metrics = write_metrics(fx.dir.path(), "k2.yaml", &changed);
-    ok(&transform(
+    let rerun = transform(
         &fx,
         Some((&influx, "full")),
         &changed_metrics,
-        &[],
-    ));
+        &[("RUST_LOG", "info")],
+    );
+    ok(&rerun);
+    let log = String::from_utf8_lossy(&rerun.stderr);
+    assert_eq!(log.matches("recomputing").count(), 1, "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("definition changed; recomputing") && l.contains("metric=open")),
+        "{log}"
+    );
     let merge = influx.points("full", "merge").await;
     assert_eq!(merge.first().map(|p| p.0), Some(S), "merge kept its points");
     let open = influx.points("full", "open").await;
