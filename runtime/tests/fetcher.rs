@@ -349,6 +349,7 @@ async fn completes_exactly_through_injected_faults() {
         s.faults.malformed_at = Some(11);
         s.faults.drop_mid_body_at = Some(17);
         s.faults.hang_at = Some(23);
+        s.faults.exhausted_at = Some(29);
         s.feed_page_limit = Some(8);
     });
     let dir = tempfile::tempdir().expect("tempdir");
@@ -386,6 +387,21 @@ async fn completes_exactly_through_injected_faults() {
         .find(|l| l.contains("malformed page"))
         .expect("a malformed-page warning");
     assert!(line.contains(&fake.url), "{line}");
+    // the primary limit ran out: the only token rested until its reset (2 s ahead, so
+    // between 1 and 2 s given whole-second resets)
+    let forbidden: Vec<usize> = (0..log.len()).filter(|&i| log[i].status == 403).collect();
+    assert_eq!(
+        forbidden.len(),
+        2,
+        "one secondary and one primary rate limit"
+    );
+    let spent = forbidden[1];
+    let rested = log[spent + 1].at.duration_since(log[spent].at);
+    assert!(
+        rested >= Duration::from_millis(900),
+        "rested only {rested:?} before the reset"
+    );
+    assert!(run.stderr.contains("token exhausted"), "{}", run.stderr);
     // the events feed hit GitHub's pagination cap (422) and the per-issue pages covered the rest
     assert!(
         log.iter()

@@ -71,6 +71,9 @@ pub struct Faults {
     pub error_rate: f64,
     /// At this data-request index, answer 403 "secondary rate limit" with Retry-After.
     pub secondary_limit_at: Option<(usize, u64)>,
+    /// At this data-request index, answer 403 "API rate limit exceeded" with
+    /// `x-ratelimit-remaining: 0` and a reset 2 s ahead (the primary limit is spent).
+    pub exhausted_at: Option<usize>,
     /// At this data-request index, answer 200 with a truncated JSON body.
     pub malformed_at: Option<usize>,
     /// At this data-request index, send half the body and close the connection.
@@ -602,6 +605,7 @@ async fn serve(
             let conditional = header("if-none-match").is_some();
             let mut cut = false;
             let mut hang = false;
+            let mut exhausted = false;
             if r.status == 200 && header("if-none-match").as_deref() == Some(etag.as_str()) {
                 r = reply(304, String::new());
             } else if r.status == 200 || r.status == 404 {
@@ -624,7 +628,10 @@ async fn serve(
                     }
                     s.sorted.clear();
                 }
-                if f.secondary_limit_at.is_some_and(|(i, _)| i == index) {
+                if f.exhausted_at == Some(index) {
+                    r = reply(403, r#"{"message":"API rate limit exceeded for user ID 1.","documentation_url":"https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"}"#.into());
+                    exhausted = true;
+                } else if f.secondary_limit_at.is_some_and(|(i, _)| i == index) {
                     let secs = f.secondary_limit_at.map_or(1, |(_, s)| s);
                     r = reply(403, r#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}"#.into());
                     r.headers.push(("retry-after".into(), secs.to_string()));
@@ -651,13 +658,17 @@ async fn serve(
                     s.remaining = s.remaining.saturating_sub(1);
                 }
             }
-            let reset = std::time::SystemTime::now()
+            let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs())
-                + 3600;
+                .map_or(0, |d| d.as_secs());
+            let (remaining, reset) = if exhausted {
+                (0, now + 2)
+            } else {
+                (s.remaining, now + 3600)
+            };
             r.headers.push(("x-ratelimit-limit".into(), "5000".into()));
             r.headers
-                .push(("x-ratelimit-remaining".into(), s.remaining.to_string()));
+                .push(("x-ratelimit-remaining".into(), remaining.to_string()));
             r.headers
                 .push(("x-ratelimit-used".into(), (5000 - s.remaining).to_string()));
             r.headers
