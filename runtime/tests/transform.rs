@@ -1181,6 +1181,10 @@ async fn interval_rounds_read_only_new_rows() {
     let Some(influx) = support::influx::start().await else {
         return;
     };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
     let data = generate(11, 300, 3_000);
     load(&fx.pool, &data).await;
     let metrics = write_metrics(fx.dir.path(), "k.yaml", KUBERNETES_METRICS);
@@ -1189,6 +1193,7 @@ async fn interval_rounds_read_only_new_rows() {
         .arg(&metrics)
         .args(["--mysql-url", &fx.url, "--influx-url", &influx.url])
         .args(["--influx-database", "live", "--interval", "1s"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(fx.dir.path().join("log")).expect("log file"))
         .env("RUST_LOG", "info")
@@ -1281,6 +1286,46 @@ async fn interval_rounds_read_only_new_rows() {
         .sum();
     let after = wait_for(before + 8).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // The probes of the rendered Deployment, and Prometheus' view.
+    let get = |path: &str| {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        async move {
+            let response = reqwest::Client::new().get(url).send().await.expect("GET");
+            (
+                response.status().as_u16(),
+                response.text().await.expect("body"),
+            )
+        }
+    };
+    assert_eq!(get("/healthz").await, (200, "ok\n".to_owned()));
+    let (status, metrics_text) = get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics_text.contains("velodrome_transform_rounds_total{repository=\"o/r\",result=\"ok\"}"),
+        "{metrics_text}"
+    );
+    assert_eq!(get("/nope").await.0, 404);
+    if let Ok(mut promtool) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        use std::io::Write as _;
+        if let Some(mut stdin) = promtool.stdin.take() {
+            stdin
+                .write_all(metrics_text.as_bytes())
+                .expect("promtool stdin");
+        }
+        let out = promtool.wait_with_output().expect("promtool");
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let _ = child.kill();
     let _ = child.wait();
     assert!(

@@ -31,6 +31,7 @@
 //! most one batch of work and the same points are rewritten identically.
 
 mod engine;
+mod health;
 mod output;
 mod source;
 mod state;
@@ -39,6 +40,7 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use mysql_async::Pool;
@@ -86,12 +88,25 @@ pub async fn run(globals: &Cli, args: &TransformArgs) -> anyhow::Result<ExitCode
             return Ok(ExitCode::from(2));
         }
     };
+    let stats = Arc::new(health::Stats::new(args.schedule.interval));
+    if let (Some(addr), false) = (globals.listen, args.dry_run) {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                tracing::info!(%addr, "serving /healthz and /metrics");
+                health::serve(listener, stats.clone());
+            }
+            Err(err) => {
+                eprintln!("error: cannot listen on {addr}: {err}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
     let pool = crate::db::connect(&args.mysql.mysql_url, 6).context("MySQL")?;
     let batch_size = env_number("VELODROME_TRANSFORM_BATCH").unwrap_or(DEFAULT_BATCH);
     let result = if args.dry_run {
         dry_run(&pool, &plans, batch_size).await
     } else {
-        run_rounds(&pool, &plans, args, batch_size).await
+        run_rounds(&pool, &plans, args, batch_size, &stats).await
     };
     pool.disconnect().await.ok();
     result
@@ -252,6 +267,7 @@ async fn run_rounds(
     plans: &[RepoPlan],
     args: &TransformArgs,
     batch_size: usize,
+    stats: &health::Stats,
 ) -> anyhow::Result<ExitCode> {
     let version = crate::db::migrate(pool)
         .await
@@ -286,11 +302,13 @@ async fn run_rounds(
                 plan,
                 batch_size,
                 fail_after,
+                stats,
             };
             match round.run(live.take()).await {
                 Ok(state) => *live = Some(state),
                 Err(err) => {
                     failed = true;
+                    stats.round(&plan.repository, false, 0, 0);
                     tracing::error!(repository = %plan.repository, error = format!("{err:#}"), "transform round failed");
                     if args.schedule.once {
                         eprintln!("error: {}: {err:#}", plan.repository);
@@ -328,6 +346,7 @@ struct Round<'a> {
     plan: &'a RepoPlan,
     batch_size: usize,
     fail_after: Option<usize>,
+    stats: &'a health::Stats,
 }
 
 impl Round<'_> {
@@ -392,6 +411,7 @@ impl Round<'_> {
         };
         for (metric, mode) in self.plan.metrics.iter().zip(&modes) {
             if *mode == Mode::Recompute {
+                self.stats.recompute(repository);
                 let statement = influx::drop_series(&metric.name, &[("repository", repository)]);
                 self.influx
                     .execute(&statement)
@@ -416,6 +436,9 @@ impl Round<'_> {
         {
             read += 1;
             seen += 1;
+            if read % 4096 == 0 {
+                self.stats.progress();
+            }
             position = Some(item.key);
             self.receive(&item, &modes, &mut engines, &mut points, &mut batch)?;
             if batch.is_full() {
@@ -442,6 +465,8 @@ impl Round<'_> {
             .context("writing points")?;
         self.store(&modes, position, seen, true).await?;
         tracing::info!(repository, read, written, "transform round done");
+        self.stats
+            .round(repository, true, read as u64, written as u64);
         Ok(Live {
             engines,
             position,

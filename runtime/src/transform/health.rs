@@ -1,0 +1,242 @@
+//! `/healthz` and `/metrics` for the transform (`--listen`): the rendered Deployment probes
+//! `/healthz`, and Prometheus scrapes `/metrics` (the original had no signal at all, spec
+//! 9.20).
+//!
+//! Healthy means "making progress": a row was processed or a round finished within the
+//! stall limit (three intervals, at least ten minutes). A first replay of a long history
+//! keeps reading rows, so it stays healthy; a process stuck on a dead connection does not.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Counters of one repository.
+#[derive(Debug, Default, Clone)]
+struct RepoStats {
+    rounds_ok: u64,
+    rounds_failed: u64,
+    items_read: u64,
+    points_written: u64,
+    recomputes: u64,
+    last_success: Option<u64>,
+}
+
+/// What the transform reports about itself; shared between rounds and the HTTP server.
+#[derive(Debug)]
+pub struct Stats {
+    started: Instant,
+    progress_ms: AtomicU64,
+    stall: Duration,
+    repos: Mutex<BTreeMap<String, RepoStats>>,
+}
+
+impl Stats {
+    /// New counters; `interval` sets the stall limit.
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            started: Instant::now(),
+            progress_ms: AtomicU64::new(0),
+            stall: (interval * 3).max(Duration::from_secs(600)),
+            repos: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Marks progress now (cheap: one atomic store).
+    pub fn progress(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.progress_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn update(&self, repository: &str, change: impl FnOnce(&mut RepoStats)) {
+        if let Ok(mut repos) = self.repos.lock() {
+            change(repos.entry(repository.to_owned()).or_default());
+        }
+    }
+
+    /// Records a finished round.
+    pub fn round(&self, repository: &str, ok: bool, read: u64, written: u64) {
+        self.progress();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.update(repository, |s| {
+            s.items_read += read;
+            s.points_written += written;
+            if ok {
+                s.rounds_ok += 1;
+                s.last_success = Some(now);
+            } else {
+                s.rounds_failed += 1;
+            }
+        });
+    }
+
+    /// Records that a metric's points are being recomputed.
+    pub fn recompute(&self, repository: &str) {
+        self.update(repository, |s| s.recomputes += 1);
+    }
+
+    /// True while the process makes progress.
+    pub fn healthy(&self) -> bool {
+        let last = Duration::from_millis(self.progress_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last) < self.stall
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let repos = match self.repos.lock() {
+            Ok(repos) => repos.clone(),
+            Err(_) => BTreeMap::new(),
+        };
+        let mut out = String::new();
+        let families: [(&str, &str, &str); 5] = [
+            (
+                "velodrome_transform_rounds_total",
+                "counter",
+                "Rounds finished per repository, by result.",
+            ),
+            (
+                "velodrome_transform_items_read_total",
+                "counter",
+                "Issues, events and comments read from MySQL.",
+            ),
+            (
+                "velodrome_transform_points_written_total",
+                "counter",
+                "Points written to InfluxDB.",
+            ),
+            (
+                "velodrome_transform_recomputes_total",
+                "counter",
+                "Metrics recomputed (new or changed definition, or late rows).",
+            ),
+            (
+                "velodrome_transform_last_success_timestamp_seconds",
+                "gauge",
+                "Unix time of the last successful round.",
+            ),
+        ];
+        for (name, kind, help) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (repo, s) in &repos {
+                let repo = repo.replace('\\', "\\\\").replace('"', "\\\"");
+                match name {
+                    "velodrome_transform_rounds_total" => {
+                        let _ = writeln!(
+                            out,
+                            "{name}{{repository=\"{repo}\",result=\"ok\"}} {}",
+                            s.rounds_ok
+                        );
+                        let _ = writeln!(
+                            out,
+                            "{name}{{repository=\"{repo}\",result=\"error\"}} {}",
+                            s.rounds_failed
+                        );
+                    }
+                    "velodrome_transform_items_read_total" => {
+                        let _ = writeln!(out, "{name}{{repository=\"{repo}\"}} {}", s.items_read);
+                    }
+                    "velodrome_transform_points_written_total" => {
+                        let _ =
+                            writeln!(out, "{name}{{repository=\"{repo}\"}} {}", s.points_written);
+                    }
+                    "velodrome_transform_recomputes_total" => {
+                        let _ = writeln!(out, "{name}{{repository=\"{repo}\"}} {}", s.recomputes);
+                    }
+                    _ => {
+                        if let Some(t) = s.last_success {
+                            let _ = writeln!(out, "{name}{{repository=\"{repo}\"}} {t}");
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Serves `/healthz` and `/metrics` on `listener` until the process ends.
+pub fn serve(listener: TcpListener, stats: std::sync::Arc<Stats>) {
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                continue;
+            };
+            let stats = stats.clone();
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 2048];
+                let mut filled = 0;
+                // Read the request head (bounded, with a deadline: probes are tiny).
+                let read = tokio::time::timeout(Duration::from_secs(5), async {
+                    while filled < buffer.len() {
+                        match socket.read(&mut buffer[filled..]).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => filled += n,
+                        }
+                        if buffer[..filled].windows(4).any(|w| w == b"\r\n\r\n") {
+                            break;
+                        }
+                    }
+                })
+                .await;
+                if read.is_err() {
+                    return;
+                }
+                let head = String::from_utf8_lossy(&buffer[..filled]);
+                let path = head.split_whitespace().nth(1).unwrap_or("");
+                let (status, body, kind) = match path {
+                    "/healthz" if stats.healthy() => ("200 OK", "ok\n".to_owned(), "text/plain"),
+                    "/healthz" => (
+                        "503 Service Unavailable",
+                        "stalled: no progress within the stall limit\n".to_owned(),
+                        "text/plain",
+                    ),
+                    "/metrics" => (
+                        "200 OK",
+                        stats.render(),
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    ),
+                    _ => ("404 Not Found", "not found\n".to_owned(), "text/plain"),
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_per_repository() {
+        let stats = Stats::new(Duration::from_secs(60));
+        assert!(stats.healthy());
+        stats.round("o/r", true, 10, 4);
+        stats.round("o/r", false, 1, 0);
+        stats.recompute("o/r");
+        let text = stats.render();
+        assert!(
+            text.contains("velodrome_transform_rounds_total{repository=\"o/r\",result=\"ok\"} 1")
+        );
+        assert!(
+            text.contains(
+                "velodrome_transform_rounds_total{repository=\"o/r\",result=\"error\"} 1"
+            )
+        );
+        assert!(text.contains("velodrome_transform_items_read_total{repository=\"o/r\"} 11"));
+        assert!(text.contains("velodrome_transform_points_written_total{repository=\"o/r\"} 4"));
+        assert!(text.contains("velodrome_transform_recomputes_total{repository=\"o/r\"} 1"));
+        assert!(text.contains("# TYPE velodrome_transform_last_success_timestamp_seconds gauge"));
+    }
+}
