@@ -146,7 +146,7 @@ fn strict<T: DeserializeOwned + Serialize>(doc: &Value) -> Result<T, String> {
         return Err(format!("unknown field(s): {}", unknown.join(", ")));
     }
     let back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
-    if let Some(path) = first_difference(doc, &back, String::new()) {
+    if let Some(path) = first_difference(doc, &back) {
         return Err(format!(
             "field {path} does not survive the Kubernetes type (wrong type, or an empty value the API drops)"
         ));
@@ -154,34 +154,51 @@ fn strict<T: DeserializeOwned + Serialize>(doc: &Value) -> Result<T, String> {
     Ok(typed)
 }
 
-fn first_difference(a: &Value, b: &Value, path: String) -> Option<String> {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            for key in x.keys().chain(y.keys()) {
-                let next = format!("{path}.{key}");
-                match (x.get(key), y.get(key)) {
-                    (Some(l), Some(r)) => {
-                        if let Some(p) = first_difference(l, r, next) {
-                            return Some(p);
-                        }
-                    }
-                    _ => return Some(next),
+/// The path of the first place two values differ. The path is built only on the way out of
+/// a difference, so equal trees cost no allocation.
+fn first_difference(a: &Value, b: &Value) -> Option<String> {
+    fn walk(a: &Value, b: &Value) -> Option<Vec<String>> {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                if let Some(key) = y.keys().find(|k| !x.contains_key(*k)) {
+                    return Some(vec![key.clone()]);
                 }
+                for (key, l) in x {
+                    let Some(r) = y.get(key) else {
+                        return Some(vec![key.clone()]);
+                    };
+                    if let Some(mut path) = walk(l, r) {
+                        path.push(key.clone());
+                        return Some(path);
+                    }
+                }
+                None
             }
-            None
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            if x.len() != y.len() {
-                return Some(path);
+            (Value::Array(x), Value::Array(y)) => {
+                if x.len() != y.len() {
+                    return Some(Vec::new());
+                }
+                x.iter().zip(y).enumerate().find_map(|(i, (l, r))| {
+                    walk(l, r).map(|mut path| {
+                        path.push(format!("[{i}]"));
+                        path
+                    })
+                })
             }
-            x.iter()
-                .zip(y)
-                .enumerate()
-                .find_map(|(i, (l, r))| first_difference(l, r, format!("{path}[{i}]")))
+            (Value::Number(x), Value::Number(y)) => (x.as_f64() != y.as_f64()).then(Vec::new),
+            _ => (a != b).then(Vec::new),
         }
-        (Value::Number(x), Value::Number(y)) => (x.as_f64() != y.as_f64()).then_some(path),
-        _ => (a != b).then_some(path),
     }
+    walk(a, b).map(|path| {
+        let mut out = String::new();
+        for segment in path.iter().rev() {
+            if !segment.starts_with('[') {
+                out.push('.');
+            }
+            out.push_str(segment);
+        }
+        out
+    })
 }
 
 /// Parses a document from an old render into its typed form, without the strict checks (an

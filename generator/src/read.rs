@@ -90,6 +90,17 @@ impl Document {
 /// Stack for the YAML parser thread: deep enough for its nesting limit in a debug build.
 const PARSER_STACK: usize = 64 * 1024 * 1024;
 
+/// Parser limits: serde-saphyr's defaults guard against alias bombs and deep nesting; the
+/// node and event budgets are raised so a config of thousands of repositories still parses.
+fn parse_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = 20_000_000;
+    budget.max_events = 40_000_000;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
 /// Reads and parses a config file. A missing file, invalid UTF-8 or invalid YAML is one
 /// diagnostic with the best position the parser gives.
 pub fn read_file(path: &Path) -> Result<Document, Vec<Diagnostic>> {
@@ -124,7 +135,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Document, Vec<Diagnostic>> {
     let parsed = std::thread::scope(|scope| {
         std::thread::Builder::new()
             .stack_size(PARSER_STACK)
-            .spawn_scoped(scope, || serde_saphyr::from_str::<Spanned<Node>>(text))
+            .spawn_scoped(scope, || {
+                serde_saphyr::from_str_with_options::<Spanned<Node>>(text, parse_options())
+            })
             .map(|handle| handle.join())
     });
     let parsed = match parsed {

@@ -50,6 +50,7 @@ pub fn validate(doc: &Document) -> Result<Validated, Vec<Diagnostic>> {
     let mut checker = Checker {
         doc,
         diags: Vec::new(),
+        parsed: HashMap::new(),
     };
     let config = checker.config();
     // A value the schema already refused is reported once, by the schema.
@@ -311,6 +312,10 @@ fn levenshtein(a: &str, b: &str) -> usize {
 struct Checker<'d> {
     doc: &'d Document,
     diags: Vec<Diagnostic>,
+    /// Metric definitions already parsed: a metric set shared by many repositories (or a
+    /// YAML anchor) compiles its regexes once.
+    parsed:
+        HashMap<(String, Vec<String>), Result<MetricSpec, velodrome_model::metric::MetricError>>,
 }
 
 fn get<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
@@ -347,9 +352,7 @@ impl Checker<'_> {
         if !root.is_object() {
             return None; // the schema reports it: "expected a map"
         }
-        let namespace = match str_at(root, "namespace").unwrap_or("velodrome") {
-            ns => DnsLabel::parse(ns).ok(),
-        };
+        let namespace = DnsLabel::parse(str_at(root, "namespace").unwrap_or("velodrome")).ok();
         let images = self.images(get(root, "images"));
         let mysql = self.mysql(get(root, "mysql"));
         let github = self.github(get(root, "github"));
@@ -574,7 +577,13 @@ impl Checker<'_> {
             else {
                 continue; // the schema reports non-string args
             };
-            match MetricSpec::parse(&plugin, &args) {
+            let key = (plugin.clone(), args.clone());
+            let parsed = self
+                .parsed
+                .entry(key)
+                .or_insert_with(|| MetricSpec::parse(&plugin, &args))
+                .clone();
+            match parsed {
                 Ok(spec) => out.push(Metric {
                     name: name.clone(),
                     plugin,
@@ -674,7 +683,7 @@ impl Checker<'_> {
                 });
             }
         }
-        repositories.sort_by(|a, b| a.name.key().cmp(&b.name.key()));
+        repositories.sort_by_key(|r| r.name.key());
 
         let nginx = self.nginx(get(body, "nginx"), &format!("{pointer}/nginx"));
         let grafana = self.grafana(get(body, "grafana"), &format!("{pointer}/grafana"));
