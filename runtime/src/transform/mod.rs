@@ -436,7 +436,7 @@ impl Round<'_> {
         {
             read += 1;
             seen += 1;
-            if read % 4096 == 0 {
+            if read.is_multiple_of(4096) {
                 self.stats.progress();
             }
             position = Some(item.key);
