@@ -40,7 +40,7 @@ async fn fetch_once(
         .arg("--github-url")
         .arg(&fake.url)
         .env("VELODROME_GITHUB_BACKOFF_MS", "20")
-        .env("VELODROME_GITHUB_TIMEOUT_S", "2")
+        .env("VELODROME_GITHUB_TIMEOUT_S", "4")
         .env("VELODROME_LOG", log)
         .env_remove("RUST_LOG");
     let out = tokio::task::spawn_blocking(move || cmd.output())
@@ -407,7 +407,7 @@ async fn completes_exactly_through_injected_faults() {
         log.iter()
             .any(|l| l.status == 422 && l.path.contains("/issues/events?"))
     );
-    // the request that hung past the 2 s timeout was given up and sent again
+    // the request that hung past the 4 s timeout was given up and sent again
     assert!(
         run.stderr.contains("timed out"),
         "a timeout was logged and retried"

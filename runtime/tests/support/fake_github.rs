@@ -78,7 +78,7 @@ pub struct Faults {
     pub malformed_at: Option<usize>,
     /// At this data-request index, send half the body and close the connection.
     pub drop_mid_body_at: Option<usize>,
-    /// At this data-request index, answer only after 4 s (past the client's timeout).
+    /// At this data-request index, answer only after 6 s (past the client's timeout).
     pub hang_at: Option<usize>,
     /// Right after serving this data-request index, update the issue (repository, number)
     /// so that it moves to the end of `sort=updated` while a walk is in progress.
@@ -684,7 +684,7 @@ async fn serve(
                 headers: headers.clone(),
             });
             let delay = if hang {
-                Some(std::time::Duration::from_secs(4))
+                Some(std::time::Duration::from_secs(6))
             } else {
                 delay
             };
