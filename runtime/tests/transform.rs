@@ -1338,3 +1338,81 @@ async fn interval_rounds_read_only_new_rows() {
         snapshot(&influx, "full").await
     );
 }
+
+/// Spec 8.3, TestMerged (historical): with the last stored point at D15, a run over
+/// something@D5, merged@D10, merged@D15, merged@D20, something@D25, merged@D30 adds exactly
+/// the merges at D20 and D30. The mark is ours (the stored watermark) instead of the
+/// newest point in InfluxDB; the earlier points stay as they were.
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_after_the_last_stored_point_8_3() {
+    let Some(fx) = fixture("transform_merged").await else {
+        return;
+    };
+    let Some(influx) = support::influx::start().await else {
+        return;
+    };
+    let d = |n: i64| DAY + (n - 1) * 86_400;
+    insert_issues(
+        &fx.pool,
+        REPO,
+        &[Issue {
+            id: 1,
+            user: "u",
+            is_pr: true,
+            created: d(1),
+        }],
+    )
+    .await;
+    let ev = |id: i64, day: i64, event: &'static str| Event {
+        id,
+        issue: 1,
+        event,
+        label: None,
+        actor: None,
+        created: d(day),
+        repo: REPO,
+    };
+    // "something" is an event no metric reads.
+    insert_events(
+        &fx.pool,
+        &[
+            ev(1, 5, "labeled"),
+            ev(2, 10, "merged"),
+            ev(3, 15, "merged"),
+        ],
+    )
+    .await;
+    let metrics = write_metrics(
+        fx.dir.path(),
+        "m.yaml",
+        "merged:\n  plugin: count\n  args: ['--event=merged']\n",
+    );
+    ok(&transform(&fx, Some((&influx, "github")), &metrics, &[]));
+    let before = influx.points("github", "merged").await;
+    assert_eq!(
+        before.iter().map(|p| p.0).collect::<Vec<_>>(),
+        vec![d(10) * S, d(15) * S]
+    );
+    insert_events(
+        &fx.pool,
+        &[
+            ev(4, 20, "merged"),
+            ev(5, 25, "labeled"),
+            ev(6, 30, "merged"),
+        ],
+    )
+    .await;
+    let run = transform(
+        &fx,
+        Some((&influx, "github")),
+        &metrics,
+        &[("RUST_LOG", "info")],
+    );
+    ok(&run);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("written=2"));
+    let after = influx.points("github", "merged").await;
+    assert_eq!(
+        after.iter().map(|p| p.0).collect::<Vec<_>>(),
+        vec![d(10) * S, d(15) * S, d(20) * S, d(30) * S]
+    );
+}
