@@ -270,7 +270,7 @@ async fn replays_the_recorded_session() {
     let recorded: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/reference/github-paginate-issues.json"
+            "/tests/fixtures/github-paginate-issues.json"
         ))
         .expect("read the recorded session"),
     )
