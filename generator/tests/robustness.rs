@@ -52,7 +52,9 @@ fn binary_and_deeply_nested_input_never_panics() {
     run("\u{0}\u{1}\u{2}binary\u{7f}");
     run(&"[".repeat(100_000));
     // Block nesting by indentation, 2,000 levels deep.
-    let deep: String = (0..2000).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+    let deep: String = (0..2000)
+        .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+        .collect();
     run(&deep);
     run(&format!("projects: {}", "{a: ".repeat(10_000)));
     run("projects: &a [*a]");

@@ -27,19 +27,26 @@ pub async fn fresh_database(name: &str) -> Option<String> {
         Ok(conn) => conn,
         Err(err) => {
             if services_required() {
-                panic!("MySQL at {server} is required (VELODROME_REQUIRE_SERVICES=1) but unreachable: {err}");
+                panic!(
+                    "MySQL at {server} is required (VELODROME_REQUIRE_SERVICES=1) but unreachable: {err}"
+                );
             }
             eprintln!("skipping: no MySQL at {server}: {err}");
             return None;
         }
     };
-    let db = format!("vt_{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+    let db = format!(
+        "vt_{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
     conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
         .await
         .expect("drop test database");
-    conn.query_drop(format!("CREATE DATABASE `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))
-        .await
-        .expect("create test database");
+    conn.query_drop(format!(
+        "CREATE DATABASE `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    ))
+    .await
+    .expect("create test database");
     drop(conn);
     pool.disconnect().await.ok();
     Some(format!("{server}/{db}"))
