@@ -888,12 +888,15 @@ async fn reruns_resumes_and_late_rows_match_a_full_recompute() {
     // Then the rest: later rows and rows older than the watermark (a backfill).
     insert_events(&fx.pool, &late_events).await;
     insert_comments(&fx.pool, &late_comments).await;
-    ok(&transform(
+    let late_run = transform(
         &fx,
         Some((&influx, "incremental")),
         &metrics,
-        &small_batches,
-    ));
+        &[("VELODROME_TRANSFORM_BATCH", "500"), ("RUST_LOG", "info")],
+    );
+    ok(&late_run);
+    let log = String::from_utf8_lossy(&late_run.stderr);
+    assert!(log.contains("rewriting from that day"), "{log}");
 
     // One uninterrupted full run into another database.
     ok(&transform(&fx, Some((&influx, "full")), &metrics, &[]));
@@ -1414,5 +1417,37 @@ async fn resume_after_the_last_stored_point_8_3() {
     assert_eq!(
         after.iter().map(|p| p.0).collect::<Vec<_>>(),
         vec![d(10) * S, d(15) * S, d(20) * S, d(30) * S]
+    );
+
+    // A late merge (older than the mark, D30) on day 25: only the points from day 25 on
+    // are deleted and rewritten; a marker point on day 12 shows older ones stay in place.
+    write_line(
+        &influx,
+        "github",
+        &format!("merged,repository=o/r event=7i {}", d(12) * S),
+    )
+    .await;
+    insert_events(&fx.pool, &[ev(7, 25, "merged")]).await;
+    let run = transform(
+        &fx,
+        Some((&influx, "github")),
+        &metrics,
+        &[("RUST_LOG", "info")],
+    );
+    ok(&run);
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(log.contains("rewriting from that day"), "{log}");
+    assert!(log.contains(&format!("day={}", d(25))), "{log}");
+    let late = influx.points("github", "merged").await;
+    assert_eq!(
+        late.iter().map(|p| p.0).collect::<Vec<_>>(),
+        vec![
+            d(10) * S,
+            d(12) * S,
+            d(15) * S,
+            d(20) * S,
+            d(25) * S,
+            d(30) * S
+        ]
     );
 }

@@ -21,8 +21,11 @@
 //! - a metric without a row, or whose definition changed, is dropped from InfluxDB and
 //!   recomputed; the others keep their points;
 //! - a metric whose count of items up to its mark changed (rows arrived late, with older
-//!   timestamps: a fetcher backfill, or events whose issue row came later) is dropped and
-//!   recomputed too, so its series equals a full recompute;
+//!   timestamps: a fetcher backfill, one table lagging another, or events whose issue row
+//!   came later) has its points deleted from the first UTC day whose item count changed
+//!   (table `transform_days`, items per day as of the last complete round) and rewritten
+//!   from there, so its series equals a full recompute while older points stay in place;
+//!   when the day cannot be told (a round that crashed half-way) it is recomputed whole;
 //! - otherwise only items after the mark are written. Within one process the computation
 //!   state stays in memory and only new rows are read; after a restart the history is
 //!   replayed in memory (no writes) up to the mark, then writing resumes.
@@ -260,6 +263,8 @@ struct Live {
     engines: Vec<MetricEngine>,
     position: Option<Key>,
     seen: i64,
+    /// Items processed per UTC day (days since the epoch), stored after each round.
+    days: BTreeMap<i64, i64>,
 }
 
 async fn run_rounds(
@@ -335,7 +340,11 @@ async fn run_rounds(
 enum Mode {
     /// Points up to the mark are written; write only after it.
     Continue(Option<Key>),
-    /// Drop its points and write everything (new, changed, or late rows).
+    /// Rows arrived late from this time (seconds, the start of a UTC day) on: delete the
+    /// points from there and rewrite them; older points stay.
+    Rewrite(i64),
+    /// Drop its points and write everything (new or changed definition, or late rows
+    /// whose day cannot be told).
     Recompute,
 }
 
@@ -358,8 +367,13 @@ impl Round<'_> {
                 .context("loading watermarks")?
                 .into_iter()
                 .collect();
+        let stored_days = source::load_days(self.pool, self.destination, repository)
+            .await
+            .context("loading day counts")?;
+        let stored_total: i64 = stored_days.values().sum();
         let mut modes = Vec::with_capacity(self.plan.metrics.len());
         let mut counts: BTreeMap<Key, i64> = BTreeMap::new();
+        let mut current_days: BTreeMap<Key, BTreeMap<i64, i64>> = BTreeMap::new();
         for metric in &self.plan.metrics {
             let mode = match stored.get(&metric.name) {
                 Some(mark) if mark.definition == metric.definition => {
@@ -376,11 +390,40 @@ impl Round<'_> {
                         },
                         None => 0,
                     };
-                    if current == mark.seen {
-                        Mode::Continue(mark.mark)
-                    } else {
-                        tracing::info!(repository, metric = %metric.name, stored = mark.seen, current, "rows arrived before the watermark; recomputing");
-                        Mode::Recompute
+                    match mark.mark {
+                        _ if current == mark.seen => Mode::Continue(mark.mark),
+                        // The day counts describe exactly what this mark saw: the first
+                        // day that differs now is where late rows start.
+                        Some(key) if stored_total == mark.seen => {
+                            if !current_days.contains_key(&key) {
+                                let days = source::days_upto(self.pool, repository, key)
+                                    .await
+                                    .context("counting rows per day")?;
+                                current_days.insert(key, days);
+                            }
+                            let now = current_days.get(&key);
+                            let first = now
+                                .into_iter()
+                                .flat_map(|d| d.keys())
+                                .chain(stored_days.keys())
+                                .filter(|day| now.and_then(|d| d.get(day)) != stored_days.get(day))
+                                .min()
+                                .copied();
+                            match first {
+                                Some(day) => {
+                                    tracing::info!(repository, metric = %metric.name, stored = mark.seen, current, day = day * 86_400, "rows arrived before the watermark; rewriting from that day");
+                                    Mode::Rewrite(day * 86_400)
+                                }
+                                None => {
+                                    tracing::info!(repository, metric = %metric.name, stored = mark.seen, current, "rows arrived before the watermark; recomputing");
+                                    Mode::Recompute
+                                }
+                            }
+                        }
+                        _ => {
+                            tracing::info!(repository, metric = %metric.name, stored = mark.seen, current, "rows arrived before the watermark; recomputing");
+                            Mode::Recompute
+                        }
                     }
                 }
                 Some(_) => {
@@ -392,12 +435,12 @@ impl Round<'_> {
             modes.push(mode);
         }
         // Keep the in-memory computation when every metric continues from where it is.
-        let (mut engines, start, mut seen) = match previous {
+        let (mut engines, start, mut seen, mut days) = match previous {
             Some(live)
                 if live.engines.len() == modes.len()
                     && modes.iter().all(|m| *m == Mode::Continue(live.position)) =>
             {
-                (live.engines, live.position, live.seen)
+                (live.engines, live.position, live.seen, live.days)
             }
             _ => (
                 self.plan
@@ -407,17 +450,23 @@ impl Round<'_> {
                     .collect(),
                 None,
                 0,
+                BTreeMap::new(),
             ),
         };
         for (metric, mode) in self.plan.metrics.iter().zip(&modes) {
-            if *mode == Mode::Recompute {
-                self.stats.recompute(repository);
-                let statement = influx::drop_series(&metric.name, &[("repository", repository)]);
-                self.influx
-                    .execute(&statement)
-                    .await
-                    .with_context(|| format!("dropping the old points of {}", metric.name))?;
-            }
+            let tags = [("repository", repository)];
+            let statement = match mode {
+                Mode::Continue(_) => continue,
+                Mode::Recompute => influx::drop_series(&metric.name, &tags),
+                Mode::Rewrite(from) => {
+                    influx::delete_since(&metric.name, &tags, from.saturating_mul(1_000_000_000))
+                }
+            };
+            self.stats.recompute(repository);
+            self.influx
+                .execute(&statement)
+                .await
+                .with_context(|| format!("removing the old points of {}", metric.name))?;
         }
         let bodies = engines.iter().any(MetricEngine::reads_bodies);
         let mut batch = Batch::new(Precision::Nanoseconds, self.batch_size);
@@ -440,6 +489,7 @@ impl Round<'_> {
                 self.stats.progress();
             }
             position = Some(item.key);
+            *days.entry(item.key.time.div_euclid(86_400)).or_insert(0) += 1;
             self.receive(&item, &modes, &mut engines, &mut points, &mut batch)?;
             if batch.is_full() {
                 written += batch.len();
@@ -464,6 +514,9 @@ impl Round<'_> {
             .await
             .context("writing points")?;
         self.store(&modes, position, seen, true).await?;
+        source::store_days(self.pool, self.destination, repository, &stored_days, &days)
+            .await
+            .context("storing day counts")?;
         tracing::info!(repository, read, written, "transform round done");
         self.stats
             .round(repository, true, read as u64, written as u64);
@@ -471,6 +524,7 @@ impl Round<'_> {
             engines,
             position,
             seen,
+            days,
         })
     }
 
@@ -487,6 +541,7 @@ impl Round<'_> {
             let writing = match mode {
                 Mode::Recompute | Mode::Continue(None) => true,
                 Mode::Continue(Some(mark)) => item.key > *mark,
+                Mode::Rewrite(from) => item.key.time >= *from,
             };
             if writing {
                 for point in points.iter() {

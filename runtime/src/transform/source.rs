@@ -11,6 +11,8 @@
 //! Events whose name no metric can match (`referenced`, `subscribed`, ...) are left out on
 //! the server: they can neither produce a point nor change a state.
 
+use std::collections::BTreeMap;
+
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool, Row, Value};
 
@@ -95,10 +97,18 @@ fn comments_sql(after: Option<Key>, bodies: bool) -> String {
 /// How many items of the stream are at or before `upto` (same rows, same order as the
 /// three cursors): compared with the count stored with a watermark, it reveals rows that
 /// arrived late with older timestamps.
-fn count_sql() -> String {
+fn count_sql(by_day: bool) -> String {
     let class = "IF(s.kind >= 2, 2, s.kind)";
+    let (select, group) = if by_day {
+        (
+            "SELECT TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', s.t) DIV 86400 AS day, COUNT(*)",
+            " GROUP BY day ORDER BY day",
+        )
+    } else {
+        ("SELECT COUNT(*)", "")
+    };
     format!(
-        "SELECT COUNT(*) FROM (
+        "{select} FROM (
             SELECT i.issue_created_at AS t, 0 AS kind, i.id AS id
               FROM issues i WHERE i.repository = :repo AND i.issue_created_at <= :upto_t
             UNION ALL
@@ -114,7 +124,7 @@ fn count_sql() -> String {
              WHERE c.repository = :repo AND c.comment_created_at <= :upto_t
         ) s
         WHERE s.t < :upto_t OR ({class} < :upto_c OR ({class} = :upto_c
-              AND (s.id < :upto_id OR (s.id = :upto_id AND s.kind <= :upto_k))))"
+              AND (s.id < :upto_id OR (s.id = :upto_id AND s.kind <= :upto_k)))){group}"
     )
 }
 
@@ -247,9 +257,97 @@ fn decode(mut row: Row) -> Result<Item, DbError> {
 pub async fn count_upto(pool: &Pool, repository: &str, upto: Key) -> Result<i64, DbError> {
     let mut conn = pool.get_conn().await?;
     let count: Option<i64> = conn
-        .exec_first(count_sql(), params(repository, None, Some(upto)))
+        .exec_first(count_sql(false), params(repository, None, Some(upto)))
         .await?;
     Ok(count.unwrap_or(0))
+}
+
+/// Items per UTC day (days since the epoch) at or before `upto`, as the stream is now.
+pub async fn days_upto(
+    pool: &Pool,
+    repository: &str,
+    upto: Key,
+) -> Result<BTreeMap<i64, i64>, DbError> {
+    let mut conn = pool.get_conn().await?;
+    let rows: Vec<(i64, i64)> = conn
+        .exec(count_sql(true), params(repository, None, Some(upto)))
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Items per day processed by the last complete round for `destination` (see
+/// [`store_days`]).
+pub async fn load_days(
+    pool: &Pool,
+    destination: &str,
+    repository: &str,
+) -> Result<BTreeMap<i64, i64>, DbError> {
+    let mut conn = pool.get_conn().await?;
+    let rows: Vec<(i64, i64)> = conn
+        .exec(
+            "SELECT day, items FROM transform_days WHERE destination = ? AND repository = ?",
+            (destination, repository),
+        )
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Replaces the stored items-per-day of `repository` for `destination`, writing only the
+/// days that differ from `previous`. Compared later with [`days_upto`], it tells from
+/// which day late rows changed the history, so only that tail is rewritten.
+pub async fn store_days(
+    pool: &Pool,
+    destination: &str,
+    repository: &str,
+    previous: &BTreeMap<i64, i64>,
+    days: &BTreeMap<i64, i64>,
+) -> Result<(), DbError> {
+    let changed: Vec<(i64, i64)> = days
+        .iter()
+        .filter(|(day, items)| previous.get(day) != Some(items))
+        .map(|(d, n)| (*d, *n))
+        .collect();
+    let gone: Vec<i64> = previous
+        .keys()
+        .filter(|day| !days.contains_key(day))
+        .copied()
+        .collect();
+    if changed.is_empty() && gone.is_empty() {
+        return Ok(());
+    }
+    let mut conn = pool.get_conn().await?;
+    let mut tx = conn
+        .start_transaction(mysql_async::TxOpts::default())
+        .await?;
+    for day in gone {
+        tx.exec_drop(
+            "DELETE FROM transform_days WHERE destination = ? AND repository = ? AND day = ?",
+            (destination, repository, day),
+        )
+        .await?;
+    }
+    for chunk in changed.chunks(500) {
+        let values = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
+        for (day, items) in chunk {
+            params.extend([
+                destination.into(),
+                repository.into(),
+                (*day).into(),
+                (*items).into(),
+            ]);
+        }
+        tx.exec_drop(
+            format!(
+                "INSERT INTO transform_days (destination, repository, day, items) VALUES {values}
+                 ON DUPLICATE KEY UPDATE items = VALUES(items)"
+            ),
+            params,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// What is stored per (repository, metric).
@@ -263,7 +361,8 @@ pub struct Watermark {
     pub seen: i64,
 }
 
-/// Creates the watermark table if missing (idempotent, so concurrent starts are fine).
+/// Creates the watermark and day-count tables if missing (idempotent, so concurrent
+/// starts are fine).
 pub async fn ensure_tables(pool: &Pool) -> Result<(), DbError> {
     let mut conn = pool.get_conn().await?;
     conn.query_drop(
@@ -278,6 +377,16 @@ pub async fn ensure_tables(pool: &Pool) -> Result<(), DbError> {
             seen BIGINT NOT NULL,
             updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
             PRIMARY KEY (destination, repository, metric)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    )
+    .await?;
+    conn.query_drop(
+        "CREATE TABLE IF NOT EXISTS transform_days (
+            destination VARCHAR(255) NOT NULL,
+            repository VARCHAR(255) NOT NULL,
+            day BIGINT NOT NULL,
+            items BIGINT NOT NULL,
+            PRIMARY KEY (destination, repository, day)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
     )
     .await?;
