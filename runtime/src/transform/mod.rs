@@ -395,11 +395,13 @@ impl Round<'_> {
                         // The day counts describe exactly what this mark saw: the first
                         // day that differs now is where late rows start.
                         Some(key) if stored_total == mark.seen => {
-                            if !current_days.contains_key(&key) {
+                            if let std::collections::btree_map::Entry::Vacant(entry) =
+                                current_days.entry(key)
+                            {
                                 let days = source::days_upto(self.pool, repository, key)
                                     .await
                                     .context("counting rows per day")?;
-                                current_days.insert(key, days);
+                                entry.insert(days);
                             }
                             let now = current_days.get(&key);
                             let first = now
