@@ -833,6 +833,10 @@ async fn generated_repository_agrees_with_sql() {
     .await;
     let open = influx.points("github", "open").await;
     let last = open.last().expect("open points");
+    println!(
+        "merged events on PRs: SQL {merged_sql}, points {merged_points} ({same_second} in a second shared with the previous merge); PRs: SQL {prs}, opened points {opened}; PR comments: SQL {pr_comments}, points {comments}; human PRs {human_prs}, bot-free opened points {bot_free_opened}; open and not merged: SQL {open_sql}, last open point {:?}",
+        field(&last.1, "count")
+    );
     assert_eq!(field(&last.1, "count"), Some(open_sql));
     assert!(
         open.windows(2).all(|w| w[0].0 < w[1].0),
