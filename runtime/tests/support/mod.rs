@@ -5,5 +5,6 @@
 #![allow(dead_code)]
 
 pub mod fake_github;
+pub mod fake_tokens;
 pub mod influx;
 pub mod mysql;
