@@ -5,7 +5,8 @@
 //! Shown: points for both good logins and every resource each round, `github_token_count`
 //! = core used, an error logged (text and JSON logs) for the revoked token with its index
 //! and file, no token text in stdout, stderr or InfluxDB, one request per token and round
-//! (no busy loop), and `--once` exits 1 only when no token succeeded.
+//! (no busy loop), and `--once` exits 1 only when no token succeeded (malformed JSON,
+//! revoked and unreadable token files all logged).
 
 mod support;
 
@@ -45,6 +46,7 @@ fn accounts() -> Vec<Account> {
                 remaining: 4999,
                 reset,
             },
+            malformed: false,
         },
         Account {
             token: BETA_TOKEN.into(),
@@ -64,6 +66,7 @@ fn accounts() -> Vec<Account> {
                 remaining: 3210,
                 reset: reset + 600,
             },
+            malformed: false,
         },
     ]
 }
@@ -349,17 +352,21 @@ async fn loops_every_interval_without_spinning_and_fails_when_no_token_works() {
         }
     }
 
-    // Only the revoked token and an unreadable file: --once exits 1, naming the file.
-    let fake = FakeTokens::start(accounts.clone()).await;
+    // No token works: malformed JSON (alpha's /rate_limit is broken on this fake), revoked,
+    // unreadable file. --once exits 1; each failure is logged with its index and file.
+    let mut broken = accounts.clone();
+    broken[0].malformed = true;
+    let fake = FakeTokens::start(broken).await;
     let missing = dir.path().join("missing.token");
     let mut cmd = command(
         &fake,
         &influx,
         "tc_none",
-        &[files[2].clone(), missing.clone()],
+        &[files[0].clone(), files[2].clone(), missing.clone()],
     );
     cmd.args(["--log-format", "text"]);
     let run = run_once(cmd).await;
+    assert_no_token("stdout", &run.stdout);
     assert_no_token("stderr", &run.stderr);
     assert_eq!(
         run.status.code(),
@@ -367,12 +374,29 @@ async fn loops_every_interval_without_spinning_and_fails_when_no_token_works() {
         "no token worked:\n{}",
         run.stderr
     );
+    let error_about = |index: usize, file: &Path, what: &str| {
+        run.stderr.lines().any(|l| {
+            l.contains("ERROR")
+                && l.contains(&format!("token_index={index}"))
+                && l.contains(&format!("token_file={}", file.display()))
+                && l.contains(what)
+        })
+    };
     assert!(
-        run.stderr.contains("token_index=1") && run.stderr.contains(&missing.display().to_string()),
+        error_about(0, &files[0], "cannot decode the response"),
         "{}",
         run.stderr
     );
-    assert_eq!(fake.log().len(), 1, "{:?}", fake.log());
+    assert!(error_about(1, &files[2], "HTTP 401"), "{}", run.stderr);
+    assert!(
+        error_about(2, &missing, "cannot read token file"),
+        "{}",
+        run.stderr
+    );
+    // A decode error is not retried within the round, and no /user follows it.
+    assert_eq!(fake.count("/rate_limit", Some(0)), 1);
+    assert_eq!(fake.count("/rate_limit", None), 1);
+    assert_eq!(fake.log().len(), 2, "{:?}", fake.log());
     let (none, _) = fields_and_times(&influx, "tc_none", "github_token_count").await;
     assert!(none.is_empty(), "{none:?}");
 }

@@ -45,6 +45,8 @@ pub struct Account {
     pub core: Limit,
     pub search: Limit,
     pub graphql: Limit,
+    /// Answer `/rate_limit` with a truncated JSON body (a broken proxy or server).
+    pub malformed: bool,
 }
 
 /// One request as the fake saw it.
@@ -123,6 +125,13 @@ impl FakeTokens {
             return (401, body.to_string(), None);
         };
         let a = &self.accounts[index];
+        if a.malformed && path == "/rate_limit" {
+            return (
+                200,
+                r#"{"resources":{"core":{"limit":50"#.into(),
+                Some(index),
+            );
+        }
         let (status, body) = match path {
             "/user" => (
                 200,
