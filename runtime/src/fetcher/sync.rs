@@ -113,11 +113,14 @@ enum WriteRows {
     Events(Vec<EventRow>),
 }
 
-/// One fetched page and the cursor that covers it: they commit together.
+/// One fetched page and the sync state that covers it: they commit together.
 struct PageWrite {
     rows: WriteRows,
     endpoint: &'static str,
-    cursor: Cursor,
+    /// The endpoint's cursor after this page (list walks and the events feed).
+    cursor: Option<Cursor>,
+    /// Per-issue event pages: the issue and the page to resume from (`None`: done).
+    backfill: Option<(i64, Option<String>)>,
 }
 
 /// Commits pages in the background, in order, while the next page is being fetched, so a
@@ -153,9 +156,29 @@ impl Writer {
                     }
                 }
                 for (i, page) in batch.iter().enumerate() {
-                    let superseded = batch[i + 1..].iter().any(|p| p.endpoint == page.endpoint);
-                    if !superseded {
-                        tables::save_cursor(&mut tx, &key, page.endpoint, &page.cursor).await?;
+                    let superseded = batch[i + 1..]
+                        .iter()
+                        .any(|p| p.endpoint == page.endpoint && p.cursor.is_some());
+                    if let Some(cursor) = page.cursor.as_ref().filter(|_| !superseded) {
+                        tables::save_cursor(&mut tx, &key, page.endpoint, cursor).await?;
+                    }
+                    match &page.backfill {
+                        Some((issue, Some(next))) => {
+                            tx.exec_drop(
+                                "UPDATE sync_event_backfill SET next_url = ? \
+                                 WHERE repository = ? AND issue_id = ?",
+                                (next, &key, issue),
+                            )
+                            .await?
+                        }
+                        Some((issue, None)) => {
+                            tx.exec_drop(
+                                "DELETE FROM sync_event_backfill WHERE repository = ? AND issue_id = ?",
+                                (&key, issue),
+                            )
+                            .await?
+                        }
+                        None => {}
                     }
                 }
                 tx.commit().await?;
@@ -436,7 +459,8 @@ impl RepoSync {
                 .send(PageWrite {
                     rows,
                     endpoint: kind.endpoint(),
-                    cursor: next_cursor.clone(),
+                    cursor: Some(next_cursor.clone()),
+                    backfill: None,
                 })
                 .await?;
             cursor = next_cursor;
@@ -526,7 +550,8 @@ impl RepoSync {
                     .send(PageWrite {
                         rows: WriteRows::Events(rows),
                         endpoint,
-                        cursor: next_cursor.clone(),
+                        cursor: Some(next_cursor.clone()),
+                        backfill: None,
                     })
                     .await?;
                 cursor = next_cursor;
@@ -606,60 +631,64 @@ impl RepoSync {
             if batch.is_empty() {
                 return Ok(());
             }
-            for (number, next_url) in batch {
-                let mut url = next_url.unwrap_or_else(|| {
-                    self.client.url(&format!(
-                        "/repos/{}/issues/{number}/events?per_page={PER_PAGE}",
-                        self.path
-                    ))
-                });
-                loop {
-                    let page = match self.fetch::<Event>(&url, None).await {
-                        Ok(page) => page,
-                        Err(err) if err.is_gone() => {
-                            tracing::warn!(repository = %self.key, issue = number, error = %err, "issue is gone; skipping its events");
-                            None
-                        }
-                        Err(err) => return Err(err.into()),
-                    };
-                    let (rows, next) = match page {
-                        Some((items, _, next)) => (
-                            items
-                                .into_iter()
-                                .map(|e| event_row(e, number))
-                                .collect::<Vec<_>>(),
-                            next,
-                        ),
-                        None => (Vec::new(), None),
-                    };
-                    let mut tx = self.pool.start_transaction(TxOpts::default()).await?;
-                    tables::upsert_events(&mut tx, &self.key, &rows).await?;
-                    stats.events += rows.len() as u64;
-                    match &next {
-                        Some(next) => {
-                            tx.exec_drop(
-                                "UPDATE sync_event_backfill SET next_url = ? WHERE repository = ? AND issue_id = ?",
-                                (next, &self.key, number),
-                            )
-                            .await?
-                        }
-                        None => {
-                            tx.exec_drop(
-                                "DELETE FROM sync_event_backfill WHERE repository = ? AND issue_id = ?",
-                                (&self.key, number),
-                            )
-                            .await?
-                        }
-                    }
-                    tx.commit().await?;
-                    match next {
-                        Some(next) => url = next,
-                        None => break,
-                    }
-                }
-                stats.backfilled_issues += 1;
-            }
+            // Pages commit in the background while the next one is fetched; the queue is
+            // drained before the next batch is selected.
+            let mut writer = Writer::spawn(self.pool.clone(), self.key.clone());
+            let read = self.backfill_batch(batch, stats, &mut writer).await;
+            let flushed = writer.finish().await;
+            read.and(flushed)?;
         }
+    }
+
+    async fn backfill_batch(
+        &self,
+        batch: Vec<(i64, Option<String>)>,
+        stats: &mut RoundStats,
+        writer: &mut Writer,
+    ) -> Result<(), SyncError> {
+        for (number, next_url) in batch {
+            let mut url = next_url.unwrap_or_else(|| {
+                self.client.url(&format!(
+                    "/repos/{}/issues/{number}/events?per_page={PER_PAGE}",
+                    self.path
+                ))
+            });
+            loop {
+                let page = match self.fetch::<Event>(&url, None).await {
+                    Ok(page) => page,
+                    Err(err) if err.is_gone() => {
+                        tracing::warn!(repository = %self.key, issue = number, error = %err, "issue is gone; skipping its events");
+                        None
+                    }
+                    Err(err) => return Err(err.into()),
+                };
+                let (rows, next) = match page {
+                    Some((items, _, next)) => (
+                        items
+                            .into_iter()
+                            .map(|e| event_row(e, number))
+                            .collect::<Vec<_>>(),
+                        next,
+                    ),
+                    None => (Vec::new(), None),
+                };
+                stats.events += rows.len() as u64;
+                writer
+                    .send(PageWrite {
+                        rows: WriteRows::Events(rows),
+                        endpoint: "issue_events_per_issue",
+                        cursor: None,
+                        backfill: Some((number, next.clone())),
+                    })
+                    .await?;
+                match next {
+                    Some(next) => url = next,
+                    None => break,
+                }
+            }
+            stats.backfilled_issues += 1;
+        }
+        Ok(())
     }
 }
 
