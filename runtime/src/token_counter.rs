@@ -37,7 +37,8 @@ use crate::influx::{Batch, Field, Influx, InfluxConfig, Precision};
 /// to the dashboards and to the fetcher's budget).
 const RESOURCES: [&str; 3] = ["core", "search", "graphql"];
 
-/// Shortest time between rounds, so `--interval 0` cannot turn into a hot loop.
+/// Shortest pause between rounds, so neither `--interval 0` nor a round that overran the
+/// interval can turn into a hot loop.
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Per-request timeout: short, so one unreachable or hanging token cannot stall a round for
@@ -518,8 +519,10 @@ pub async fn run(globals: &Cli, args: &TokenCounterArgs) -> anyhow::Result<ExitC
                 ExitCode::from(1)
             });
         }
+        // A round that overran the interval (slow GitHub) still leaves a gap before the next.
+        let next = (started + interval).max(tokio::time::Instant::now() + MIN_INTERVAL);
         tokio::select! {
-            _ = tokio::time::sleep_until(started + interval) => {}
+            _ = tokio::time::sleep_until(next) => {}
             _ = &mut shutdown => {
                 tracing::info!("stopping");
                 return Ok(ExitCode::SUCCESS);

@@ -400,3 +400,40 @@ async fn loops_every_interval_without_spinning_and_fails_when_no_token_works() {
     let (none, _) = fields_and_times(&influx, "tc_none", "github_token_count").await;
     assert!(none.is_empty(), "{none:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn influxdb_down_means_no_token_succeeded() {
+    // A loopback port with nobody listening: connection refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files = token_files(dir.path());
+    let fake = FakeTokens::start(accounts()).await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_velodrome"));
+    cmd.arg("token-counter").arg("--once");
+    for file in &files {
+        cmd.arg("--token-file").arg(file);
+    }
+    cmd.args(["--github-url", &fake.url])
+        .args(["--influx-url", &format!("http://{closed}")])
+        .args(["--influx-database", "monitoring"])
+        .env("VELODROME_LOG", "info")
+        .env_remove("RUST_LOG");
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run velodrome");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_no_token("stderr", &stderr);
+    assert_no_token("stdout", &String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot write to InfluxDB"),
+        "the lost write is logged:\n{stderr}"
+    );
+    // Bounded retries: the round ends in seconds, not minutes.
+    assert!(started.elapsed() < Duration::from_secs(15), "{stderr}");
+    assert_eq!(fake.log().len(), 5, "{:?}", fake.log());
+}
