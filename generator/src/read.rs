@@ -4,7 +4,6 @@
 //! YAML anchors, aliases and `<<` merge keys are resolved here (by serde-saphyr); a value
 //! reached through an alias reports the place it was defined and the place it was used.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -25,7 +24,7 @@ pub struct Span {
 }
 
 /// A parsed config file: its JSON value and the position of every key and value.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Document {
     /// The file as given on the command line, for messages.
     pub path: PathBuf,
@@ -33,42 +32,53 @@ pub struct Document {
     pub value: Value,
     /// The text as read, for positions inside embedded strings.
     pub source: String,
-    values: HashMap<String, Span>,
-    keys: HashMap<String, Span>,
+    /// The parsed tree with positions; walked only when a message needs a position, so a
+    /// valid config pays nothing for them.
+    root: Spanned<Node>,
 }
 
 impl Document {
     /// Where the value at a JSON pointer is written; falls back to the nearest parent.
     pub fn value_span(&self, pointer: &str) -> Span {
-        self.lookup(&self.values, pointer)
+        self.lookup(pointer, false)
     }
 
     /// Where the key of the entry at a JSON pointer is written (for unknown-key errors);
     /// falls back to the value's own position.
     pub fn key_span(&self, pointer: &str) -> Span {
-        match self.keys.get(pointer) {
-            Some(span) => *span,
-            None => self.value_span(pointer),
-        }
+        self.lookup(pointer, true)
     }
 
-    fn lookup(&self, table: &HashMap<String, Span>, pointer: &str) -> Span {
-        let mut pointer = pointer;
-        loop {
-            if let Some(span) = table.get(pointer) {
-                return *span;
-            }
-            match pointer.rfind('/') {
-                Some(i) => pointer = &pointer[..i],
-                None => {
-                    let start = Position { line: 1, column: 1 };
-                    return Span {
-                        defined: start,
-                        used: start,
-                    };
-                }
+    fn lookup(&self, pointer: &str, want_key: bool) -> Span {
+        let mut node = &self.root;
+        let mut span = span_of(node);
+        let tokens: Vec<String> = pointer
+            .split('/')
+            .skip(1)
+            .map(|t| t.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        for (i, token) in tokens.iter().enumerate() {
+            let last = i + 1 == tokens.len();
+            let next = match &node.value {
+                Node::Map(entries) => entries
+                    .iter()
+                    .find(|(k, _)| key_text(&k.value).as_deref() == Some(token.as_str()))
+                    .map(|(k, v)| {
+                        if last && want_key {
+                            span = span_of(k);
+                        }
+                        v
+                    }),
+                Node::Seq(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
+                _ => None,
+            };
+            let Some(next) = next else { return span };
+            node = next;
+            if !(last && want_key) {
+                span = span_of(node);
             }
         }
+        span
     }
 
     /// A diagnostic at the value behind `pointer`.
@@ -169,27 +179,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Document, Vec<Diagnostic>> {
             None => Diagnostic::plain(path, message),
         }]
     })?;
-    let mut doc = Document {
-        path: path.to_owned(),
-        value: Value::Null,
-        source: text.to_owned(),
-        values: HashMap::new(),
-        keys: HashMap::new(),
-    };
     let mut errors = Vec::new();
-    doc.value = flatten(
-        &root,
-        String::new(),
-        &mut doc.values,
-        &mut doc.keys,
-        path,
-        &mut errors,
-    );
-    if errors.is_empty() {
-        Ok(doc)
-    } else {
-        Err(errors)
+    let value = to_json(&root, path, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
     }
+    Ok(Document {
+        path: path.to_owned(),
+        value,
+        source: text.to_owned(),
+        root,
+    })
 }
 
 /// Drops the parser's own "at line X column Y" tail: our prefix already says where.
@@ -225,15 +225,18 @@ pub fn pointer_token(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-fn flatten(
-    node: &Spanned<Node>,
-    pointer: String,
-    values: &mut HashMap<String, Span>,
-    keys: &mut HashMap<String, Span>,
-    path: &Path,
-    errors: &mut Vec<Diagnostic>,
-) -> Value {
-    values.insert(pointer.clone(), span_of(node));
+/// The text of a map key, for the key types YAML allows in a config.
+fn key_text(key: &Node) -> Option<String> {
+    match key {
+        Node::Str(s) => Some(s.clone()),
+        Node::Int(i) => Some(i.to_string()),
+        Node::UInt(u) => Some(u.to_string()),
+        Node::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn to_json(node: &Spanned<Node>, path: &Path, errors: &mut Vec<Diagnostic>) -> Value {
     match &node.value {
         Node::Null => Value::Null,
         Node::Bool(b) => Value::Bool(*b),
@@ -244,34 +247,23 @@ fn flatten(
         Node::Seq(items) => Value::Array(
             items
                 .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    flatten(item, format!("{pointer}/{i}"), values, keys, path, errors)
-                })
+                .map(|item| to_json(item, path, errors))
                 .collect(),
         ),
         Node::Map(entries) => {
-            let mut map = Map::new();
+            let mut map = Map::with_capacity(entries.len());
             for (key, value) in entries {
-                let name = match &key.value {
-                    Node::Str(s) => s.clone(),
-                    Node::Int(i) => i.to_string(),
-                    Node::UInt(u) => u.to_string(),
-                    Node::Bool(b) => b.to_string(),
-                    _ => {
-                        errors.push(Diagnostic::error(
-                            path,
-                            span_of(key),
-                            &pointer,
-                            "a map key must be a plain string",
-                        ));
-                        continue;
+                match key_text(&key.value) {
+                    Some(name) => {
+                        map.insert(name, to_json(value, path, errors));
                     }
-                };
-                let child = format!("{pointer}/{}", pointer_token(&name));
-                keys.insert(child.clone(), span_of(key));
-                let converted = flatten(value, child, values, keys, path, errors);
-                map.insert(name, converted);
+                    None => errors.push(Diagnostic::error(
+                        path,
+                        span_of(key),
+                        "",
+                        "a map key must be a plain string",
+                    )),
+                }
             }
             Value::Object(map)
         }
