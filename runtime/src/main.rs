@@ -1,17 +1,10 @@
 //! `velodrome`: the runtime, one binary with three modes over shared GitHub, MySQL and
 //! InfluxDB layers. See ARCHITECTURE.md for the map.
 
-mod cli;
-mod db;
-mod fetcher;
-mod github;
-mod influx;
-mod token_counter;
-mod transform;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use velodrome::cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -1,0 +1,11 @@
+//! The Velodrome runtime as a library: the `velodrome` binary is a thin `main` over
+//! [`cli::run`]. Exposed so tests and benchmarks use the real modules (the argument parser
+//! in particular, which the generator's manifests must satisfy).
+
+pub mod cli;
+mod db;
+mod fetcher;
+mod github;
+mod influx;
+mod token_counter;
+mod transform;
