@@ -26,11 +26,11 @@ fn rendered(config: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Mount path -> (kind, name, keys) for every volume of a pod.
-fn mounts(
-    pod: &Value,
-    config_maps: &BTreeMap<String, Value>,
-) -> BTreeMap<String, (String, String, Vec<String>)> {
+/// What a mount holds: (`ConfigMap` or `Secret`, its name, the file names it projects).
+type Volume = (String, String, Vec<String>);
+
+/// Mount path -> volume, for every volume of a pod.
+fn mounts(pod: &Value, config_maps: &BTreeMap<String, Value>) -> BTreeMap<String, Volume> {
     let mut volumes = BTreeMap::new();
     for v in pod["volumes"].as_array().into_iter().flatten() {
         let name = v["name"].as_str().unwrap_or_default().to_owned();
@@ -70,10 +70,7 @@ fn mounts(
 }
 
 /// The volume that holds `file`, and the key the file name must be.
-fn mounted<'m>(
-    file: &Path,
-    mounts: &'m BTreeMap<String, (String, String, Vec<String>)>,
-) -> Option<(&'m (String, String, Vec<String>), String)> {
+fn mounted<'m>(file: &Path, mounts: &'m BTreeMap<String, Volume>) -> Option<(&'m Volume, String)> {
     let dir = file.parent()?.to_str()?;
     let key = file.file_name()?.to_str()?.to_owned();
     mounts.get(dir).map(|m| (m, key))
