@@ -697,3 +697,35 @@ async fn serves_healthz_and_metrics_while_looping() {
     assert!(not_modified >= 4, "{metrics}");
     assert!(!metrics.contains(TOKEN));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_maximal_bodies_fits_mysql_packets() {
+    let Some(db) = fresh_database("fetcher_huge").await else {
+        return;
+    };
+    let fake = FakeGithub::start(TOKEN).await;
+    // 100 issues with GitHub's largest body (65,536 characters, here 4-byte emoji): one
+    // 25 MiB page, more than MariaDB's default 16 MiB max_allowed_packet (large parameters
+    // travel as COM_STMT_SEND_LONG_DATA, so the multi-row upsert still fits).
+    let mut data = generate(
+        10,
+        Sizes {
+            issues: 100,
+            comments: 0,
+            reviews: 0,
+            events: 0,
+        },
+    );
+    for issue in data.issues.values_mut() {
+        issue.body = Some("😀".repeat(65_536));
+    }
+    fake.with(|s| {
+        s.repos.insert("velo/huge".into(), data.clone());
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = fetch_once(&fake, &db, &["velo/huge"], &token_file(&dir), "info").await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    Mirror::load(&db, "velo/huge")
+        .await
+        .assert_same(&Mirror::expected(&data));
+}
