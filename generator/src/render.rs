@@ -321,15 +321,8 @@ fn project_context(
         "transform": format!("transform-{p}"),
         "token_counter": format!("token-counter-{p}"),
     });
-    let apps = [
-        "influxdb",
-        "grafana",
-        "nginx",
-        "prometheus",
-        "fetcher",
-        "transform",
-        "token-counter",
-    ];
+    // Every project component (mysql is global).
+    let apps = crate::model::COMPONENTS.iter().filter(|c| **c != "mysql");
     let mut label_map = serde_json::Map::new();
     let mut selector_map = serde_json::Map::new();
     for app in apps {
