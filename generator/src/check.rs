@@ -201,6 +201,18 @@ fn first_difference(a: &Value, b: &Value) -> Option<String> {
     })
 }
 
+/// metadata.labels of a document as written (string values only).
+pub fn labels_of(doc: &Value) -> BTreeMap<String, String> {
+    doc.pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Parses a document from an old render into its typed form, without the strict checks (an
 /// old file may come from an older velogen). `None` for kinds velogen does not render.
 pub fn parse_lenient(doc: &Value) -> Option<Checked> {
@@ -229,7 +241,7 @@ pub fn parse_lenient(doc: &Value) -> Option<Checked> {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned(),
-        labels: BTreeMap::new(),
+        labels: labels_of(doc),
         object,
     })
 }

@@ -12,12 +12,15 @@ use similar::{ChangeTag, TextDiff};
 
 use crate::check::{self, Checked};
 
-/// One side of a diff: canonical YAML by object id, in output order.
+/// One side of a diff: canonical YAML and labels by object id, in output order.
 #[derive(Debug, Default, Clone)]
 pub struct Side {
     order: Vec<String>,
-    objects: BTreeMap<String, String>,
+    objects: BTreeMap<String, (String, Labels)>,
 }
+
+/// metadata.labels of an object.
+type Labels = BTreeMap<String, String>;
 
 impl Side {
     /// Builds a side from checked objects (the current render, or an old config rendered).
@@ -27,7 +30,7 @@ impl Side {
             let yaml = o
                 .to_yaml()
                 .map_err(|e| format!("cannot serialize {}: {e}", o.id()))?;
-            side.insert(o.id(), yaml);
+            side.insert(o.id(), yaml, o.labels.clone());
         }
         Ok(side)
     }
@@ -44,31 +47,33 @@ impl Side {
         let mut side = Self::default();
         for doc in docs.into_iter().filter(|d| !d.is_null()) {
             let (id, yaml) = canonical(&doc).map_err(|e| format!("{}: {e}", origin.display()))?;
-            side.insert(id, yaml);
+            side.insert(id, yaml, check::labels_of(&doc));
         }
         Ok(side)
     }
 
     /// Adds the objects of another side (files of a folder).
     pub fn extend(&mut self, other: Side) {
-        for id in other.order {
-            if let Some(yaml) = other.objects.get(&id) {
-                self.insert(id.clone(), yaml.clone());
+        let Side { order, mut objects } = other;
+        for id in order {
+            if let Some((yaml, labels)) = objects.remove(&id) {
+                self.insert(id, yaml, labels);
             }
         }
     }
 
-    fn insert(&mut self, id: String, yaml: String) {
-        if self.objects.insert(id.clone(), yaml).is_none() {
+    fn insert(&mut self, id: String, yaml: String, labels: Labels) {
+        if self.objects.insert(id.clone(), (yaml, labels)).is_none() {
             self.order.push(id);
         }
     }
 
-    /// Keeps only the objects whose labels satisfy `keep` (for `-l`).
-    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        self.order.retain(|id| keep(id));
-        let order = &self.order;
-        self.objects.retain(|id, _| order.contains(id));
+    /// Keeps only the objects whose labels satisfy `keep` (for `-l`, applied to both sides
+    /// alike, so a removed object is shown only when the selector covers it).
+    pub fn retain_labels(&mut self, keep: impl Fn(&Labels) -> bool) {
+        self.objects.retain(|_, (_, labels)| keep(labels));
+        let objects = &self.objects;
+        self.order.retain(|id| objects.contains_key(id));
     }
 }
 
@@ -158,8 +163,8 @@ pub fn diff(old: &Side, new: &Side, style: Style) -> Report {
     let mut ids: Vec<&String> = new.order.iter().collect();
     ids.extend(old.order.iter().filter(|id| !new.objects.contains_key(*id)));
     for id in ids {
-        let before = old.objects.get(id).map(String::as_str);
-        let after = new.objects.get(id).map(String::as_str);
+        let before = old.objects.get(id).map(|(yaml, _)| yaml.as_str());
+        let after = new.objects.get(id).map(|(yaml, _)| yaml.as_str());
         if before == after {
             continue;
         }

@@ -179,13 +179,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             let new_objects: Vec<&Checked> = objects.iter().filter(keep).collect();
             let new = Side::from_checked(&new_objects).map_err(Failure::usage)?;
             let mut old = old_side(&from, &config)?;
-            if let Some(sel) = &selector_filter_ids(&objects, &selector) {
-                // Objects only in the old side have no labels we know: keep those whose id
-                // the selector kept on the new side, plus all removed ones when unfiltered.
-                old.retain(|id| {
-                    sel.contains(&id.to_owned()) || !objects.iter().any(|o| o.id() == id)
-                });
-            }
+            old.retain_labels(|labels| selector.matches(labels));
             let use_color = match color {
                 ColorChoice::Always => true,
                 ColorChoice::Never => false,
@@ -202,17 +196,6 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(u8::from(report.has_changes()))
         }
     }
-}
-
-/// Ids kept by a selector, or `None` when there is no selector.
-fn selector_filter_ids(objects: &[Checked], selector: &Selector) -> Option<Vec<String>> {
-    (*selector != Selector::default()).then(|| {
-        objects
-            .iter()
-            .filter(|o| selector.matches(&o.labels))
-            .map(Checked::id)
-            .collect()
-    })
 }
 
 fn parse_selector(text: Option<&str>) -> Result<Selector, Failure> {

@@ -343,3 +343,39 @@ fn secret_values_in_an_old_render_are_masked() {
     );
     assert!(diff.contains("masked"));
 }
+
+#[test]
+fn a_selector_limits_both_sides() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let old = tmp.path().join("old.yaml");
+    let config = std::fs::read_to_string(root().join("config.yaml")).expect("config");
+    // beam changes and a kubernetes repository disappears; istio does not move.
+    let changed = config
+        .replace("public-ip: 130.211.226.122", "public-ip: 130.211.226.123")
+        .replace("      kubernetes/dns:\n", "");
+    std::fs::write(&old, changed).expect("write");
+    let out = velogen(&[
+        "diff",
+        "-l",
+        "project=istio",
+        "--from",
+        old.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = velogen(&[
+        "diff",
+        "-l",
+        "project=beam",
+        "--from",
+        old.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out)
+            .lines()
+            .filter(|l| l.starts_with("# "))
+            .all(|l| l.contains("-beam")),
+        "{}",
+        text(&out)
+    );
+}
