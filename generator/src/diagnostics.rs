@@ -123,5 +123,4 @@ pub fn sort(diags: &mut [Diagnostic]) {
             .then(a.severity.cmp(&b.severity))
             .then(a.message.cmp(&b.message))
     });
-    // The same problem reached through several aliases is reported once.
 }

@@ -795,7 +795,7 @@ impl Checker<'_> {
                 match serde_saphyr::from_str::<PrometheusConfig>(text) {
                     Ok(config) => config,
                     Err(err) => {
-                        self.embedded_error(&at, text, &err);
+                        self.embedded_error(&at, &err);
                         return None;
                     }
                 }
@@ -827,7 +827,7 @@ impl Checker<'_> {
     }
 
     /// Reports an error inside the embedded Prometheus string at its line in config.yaml.
-    fn embedded_error(&mut self, pointer: &str, text: &str, err: &serde_saphyr::Error) {
+    fn embedded_error(&mut self, pointer: &str, err: &serde_saphyr::Error) {
         let inner = err.without_snippet();
         let raw = inner.to_string();
         let message = raw.lines().next().unwrap_or(&raw);
@@ -845,7 +845,6 @@ impl Checker<'_> {
             let first_content_line = span.defined.line + 1;
             let indent = self.doc.line_indent(first_content_line).unwrap_or(0);
             let line_in_block = loc.line() as u32;
-            let _ = text;
             span.defined.line = first_content_line + line_in_block.saturating_sub(1);
             span.defined.column = loc.column() as u32 + indent;
             span.used = span.defined;
