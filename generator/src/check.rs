@@ -80,51 +80,32 @@ impl Checked {
 
 /// Checks every rendered stream and returns the objects in render order.
 pub fn check(rendered: &[Rendered]) -> Result<Vec<Checked>, Vec<CheckError>> {
+    // Parsing and type-checking each stream is independent work: spread it over the cores
+    // (the results are put back in render order, so output stays deterministic).
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(rendered.len().max(1));
+    let chunk = rendered.len().div_ceil(workers).max(1);
+    let parts: Vec<StreamResult> = std::thread::scope(|scope| {
+        let handles: Vec<_> = rendered
+            .chunks(chunk)
+            .map(|streams| {
+                scope.spawn(move || streams.iter().map(check_stream).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
     let mut errors = Vec::new();
     let mut objects = Vec::new();
-    for stream in rendered {
-        let docs: Vec<Value> = match serde_saphyr::from_multiple(&stream.text) {
-            Ok(docs) => docs,
-            Err(err) => {
-                errors.push(CheckError {
-                    template: stream.template.to_owned(),
-                    object: "output".into(),
-                    message: format!("not valid YAML: {}", err.without_snippet()),
-                });
-                continue;
-            }
-        };
-        for (index, doc) in docs.into_iter().enumerate() {
-            if doc.is_null() {
-                continue;
-            }
-            match parse_object(&doc) {
-                Ok(obj) => {
-                    if let Err(message) = check_labels(&obj, stream.project.as_deref()) {
-                        errors.push(CheckError {
-                            template: stream.template.to_owned(),
-                            object: format!("{}/{}", obj.kind, obj.name),
-                            message,
-                        });
-                    }
-                    objects.push((stream.template, obj));
-                }
-                Err(message) => {
-                    let object = match (
-                        doc.get("kind").and_then(Value::as_str),
-                        doc.pointer("/metadata/name").and_then(Value::as_str),
-                    ) {
-                        (Some(kind), Some(name)) => format!("{kind}/{name}"),
-                        _ => format!("document {}", index + 1),
-                    };
-                    errors.push(CheckError {
-                        template: stream.template.to_owned(),
-                        object,
-                        message,
-                    });
-                }
-            }
-        }
+    for (mut stream_objects, mut stream_errors) in parts {
+        objects.append(&mut stream_objects);
+        errors.append(&mut stream_errors);
     }
     errors.extend(check_references(&objects));
     if !errors.is_empty() {
@@ -133,6 +114,58 @@ pub fn check(rendered: &[Rendered]) -> Result<Vec<Checked>, Vec<CheckError>> {
     let mut objects: Vec<Checked> = objects.into_iter().map(|(_, o)| o).collect();
     add_checksums(&mut objects);
     Ok(objects)
+}
+
+/// The objects of one rendered stream (with the template that made each) and its errors.
+type StreamResult = (Vec<(&'static str, Checked)>, Vec<CheckError>);
+
+/// Parses and type-checks one template's output.
+fn check_stream(stream: &Rendered) -> StreamResult {
+    let mut errors = Vec::new();
+    let mut objects = Vec::new();
+    let docs: Vec<Value> = match serde_saphyr::from_multiple(&stream.text) {
+        Ok(docs) => docs,
+        Err(err) => {
+            errors.push(CheckError {
+                template: stream.template.to_owned(),
+                object: "output".into(),
+                message: format!("not valid YAML: {}", err.without_snippet()),
+            });
+            return (objects, errors);
+        }
+    };
+    for (index, doc) in docs.into_iter().enumerate() {
+        if doc.is_null() {
+            continue;
+        }
+        match parse_object(&doc) {
+            Ok(obj) => {
+                if let Err(message) = check_labels(&obj, stream.project.as_deref()) {
+                    errors.push(CheckError {
+                        template: stream.template.to_owned(),
+                        object: format!("{}/{}", obj.kind, obj.name),
+                        message,
+                    });
+                }
+                objects.push((stream.template, obj));
+            }
+            Err(message) => {
+                let object = match (
+                    doc.get("kind").and_then(Value::as_str),
+                    doc.pointer("/metadata/name").and_then(Value::as_str),
+                ) {
+                    (Some(kind), Some(name)) => format!("{kind}/{name}"),
+                    _ => format!("document {}", index + 1),
+                };
+                errors.push(CheckError {
+                    template: stream.template.to_owned(),
+                    object,
+                    message,
+                });
+            }
+        }
+    }
+    (objects, errors)
 }
 
 /// Deserializes with unknown fields reported, then requires an exact round trip.

@@ -277,28 +277,71 @@ pub fn render(config: &Config, templates: &Templates) -> Result<Vec<Rendered>, R
         MysqlMode::Cloudsql { .. } => push("cloudsql-proxy.yaml.j2", None, &global)?,
         MysqlMode::External => {}
     }
-    for project in &config.projects {
-        let ctx = project_context(config, project, &base, templates)?;
-        let name = Some(project.name.as_str());
-        for template in ["influxdb.yaml.j2", "grafana.yaml.j2", "nginx.yaml.j2"] {
-            push(template, name, &ctx)?;
-        }
-        if project.prometheus.is_some() {
-            push("prometheus.yaml.j2", name, &ctx)?;
-        }
-        push("fetcher.yaml.j2", name, &ctx)?;
-        if project.repositories.iter().any(|r| !r.metrics.is_empty()) {
-            push("transform.yaml.j2", name, &ctx)?;
-        }
-        if config
-            .token_counter
-            .as_ref()
-            .is_some_and(|t| t.project == project.name)
-        {
-            push("token-counter.yaml.j2", name, &ctx)?;
-        }
+    // Projects are independent: render them on every core, then keep config order.
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = config.projects.len().div_ceil(workers).max(1);
+    let per_project: Vec<Result<Vec<Rendered>, RenderError>> = std::thread::scope(|scope| {
+        let base = &base;
+        let handles: Vec<_> = config
+            .projects
+            .chunks(chunk)
+            .map(|projects| {
+                scope.spawn(move || {
+                    projects
+                        .iter()
+                        .map(|p| render_project(config, p, base, templates))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    for rendered in per_project {
+        out.extend(rendered?);
     }
     Ok(out)
+}
+
+/// The objects of one project, in a fixed order.
+fn render_project(
+    config: &Config,
+    project: &Project,
+    base: &Value,
+    templates: &Templates,
+) -> Result<Vec<Rendered>, RenderError> {
+    let ctx = project_context(config, project, base, templates)?;
+    let name = project.name.as_str();
+    let mut templates_used = vec!["influxdb.yaml.j2", "grafana.yaml.j2", "nginx.yaml.j2"];
+    if project.prometheus.is_some() {
+        templates_used.push("prometheus.yaml.j2");
+    }
+    templates_used.push("fetcher.yaml.j2");
+    if project.repositories.iter().any(|r| !r.metrics.is_empty()) {
+        templates_used.push("transform.yaml.j2");
+    }
+    if config
+        .token_counter
+        .as_ref()
+        .is_some_and(|t| t.project == project.name)
+    {
+        templates_used.push("token-counter.yaml.j2");
+    }
+    templates_used
+        .into_iter()
+        .map(|template| {
+            Ok(Rendered {
+                template,
+                project: Some(name.to_owned()),
+                text: templates.render(template, &ctx)?,
+            })
+        })
+        .collect()
 }
 
 /// Everything the project templates may use.
