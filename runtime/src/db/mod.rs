@@ -123,3 +123,22 @@ async fn migrate_locked(conn: &mut mysql_async::Conn) -> Result<u32, DbError> {
     }
     Ok(current)
 }
+
+impl DbError {
+    /// True for failures InnoDB answers by rolling the whole transaction back (deadlock,
+    /// lock wait timeout): running the same transaction again is safe and usually succeeds.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DbError::Mysql(mysql_async::Error::Server(e)) if e.code == 1213 || e.code == 1205)
+    }
+}
+
+/// Transaction options for writers: READ COMMITTED, so `INSERT ... SELECT` and upserts take
+/// no gap locks and repositories syncing side by side do not deadlock each other.
+pub fn write_tx() -> mysql_async::TxOpts {
+    let mut opts = mysql_async::TxOpts::default();
+    opts.with_isolation_level(mysql_async::IsolationLevel::ReadCommitted);
+    opts
+}
+
+/// Attempts of a transaction that keeps failing transiently before the error is returned.
+pub const TRANSIENT_ATTEMPTS: u32 = 5;

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Pool, TxOpts};
+use mysql_async::Pool;
 use serde::de::DeserializeOwned;
 
 use crate::db::tables::{self, CommentRow, Cursor, EventRow, IssueRow};
@@ -135,6 +135,47 @@ struct Writer {
 /// Most pages merged into one transaction.
 const MAX_PAGES_PER_COMMIT: usize = 8;
 
+/// Commits the rows of every page of a batch and the newest cursor of each endpoint in one
+/// transaction (retried as a whole by the caller when MySQL rolls it back).
+async fn commit_pages(pool: &Pool, key: &str, batch: &[PageWrite]) -> Result<(), SyncError> {
+    let mut tx = pool.start_transaction(crate::db::write_tx()).await?;
+    for page in batch {
+        match &page.rows {
+            WriteRows::Issues(r) => tables::upsert_issues(&mut tx, key, r).await?,
+            WriteRows::Comments(r) => tables::upsert_comments(&mut tx, key, r).await?,
+            WriteRows::Events(r) => tables::upsert_events(&mut tx, key, r).await?,
+        }
+    }
+    for (i, page) in batch.iter().enumerate() {
+        let superseded = batch[i + 1..]
+            .iter()
+            .any(|p| p.endpoint == page.endpoint && p.cursor.is_some());
+        if let Some(cursor) = page.cursor.as_ref().filter(|_| !superseded) {
+            tables::save_cursor(&mut tx, key, page.endpoint, cursor).await?;
+        }
+        match &page.backfill {
+            Some((issue, Some(next))) => {
+                tx.exec_drop(
+                    "UPDATE sync_event_backfill SET next_url = ? \
+                     WHERE repository = ? AND issue_id = ?",
+                    (next, key, issue),
+                )
+                .await?
+            }
+            Some((issue, None)) => {
+                tx.exec_drop(
+                    "DELETE FROM sync_event_backfill WHERE repository = ? AND issue_id = ?",
+                    (key, issue),
+                )
+                .await?
+            }
+            None => {}
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 impl Writer {
     fn spawn(pool: Pool, key: String) -> Self {
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<PageWrite>(MAX_PAGES_PER_COMMIT);
@@ -147,41 +188,22 @@ impl Writer {
                         Err(_) => break,
                     }
                 }
-                let mut tx = pool.start_transaction(TxOpts::default()).await?;
-                for page in &batch {
-                    match &page.rows {
-                        WriteRows::Issues(r) => tables::upsert_issues(&mut tx, &key, r).await?,
-                        WriteRows::Comments(r) => tables::upsert_comments(&mut tx, &key, r).await?,
-                        WriteRows::Events(r) => tables::upsert_events(&mut tx, &key, r).await?,
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match commit_pages(&pool, &key, &batch).await {
+                        Err(SyncError::Db(err))
+                            if err.is_transient() && attempt < crate::db::TRANSIENT_ATTEMPTS =>
+                        {
+                            tracing::warn!(repository = %key, attempt, error = %err, "page commit rolled back by MySQL; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(
+                                50 * u64::from(attempt),
+                            ))
+                            .await;
+                        }
+                        other => break other?,
                     }
                 }
-                for (i, page) in batch.iter().enumerate() {
-                    let superseded = batch[i + 1..]
-                        .iter()
-                        .any(|p| p.endpoint == page.endpoint && p.cursor.is_some());
-                    if let Some(cursor) = page.cursor.as_ref().filter(|_| !superseded) {
-                        tables::save_cursor(&mut tx, &key, page.endpoint, cursor).await?;
-                    }
-                    match &page.backfill {
-                        Some((issue, Some(next))) => {
-                            tx.exec_drop(
-                                "UPDATE sync_event_backfill SET next_url = ? \
-                                 WHERE repository = ? AND issue_id = ?",
-                                (next, &key, issue),
-                            )
-                            .await?
-                        }
-                        Some((issue, None)) => {
-                            tx.exec_drop(
-                                "DELETE FROM sync_event_backfill WHERE repository = ? AND issue_id = ?",
-                                (&key, issue),
-                            )
-                            .await?
-                        }
-                        None => {}
-                    }
-                }
-                tx.commit().await?;
             }
             Ok(())
         });
@@ -563,55 +585,80 @@ impl RepoSync {
             }
             // The last page of the walk commits after every earlier one, with the mark.
             writer.finish().await?;
-            let mut tx = self.pool.start_transaction(TxOpts::default()).await?;
-            tables::upsert_events(&mut tx, &self.key, &rows).await?;
-            {
-                if !reached {
-                    // The feed ran out before the mark: issues created before its oldest
-                    // event (and touched since the mark) may have events it cannot show.
-                    let floor = next_cursor.since;
-                    let queued = tx
-                        .exec_iter(
-                            "INSERT IGNORE INTO sync_event_backfill (repository, issue_id) \
-                             SELECT repository, id FROM issues WHERE repository = ? \
-                             AND (? IS NULL OR issue_created_at < ?) \
-                             AND (? IS NULL OR issue_updated_at >= ?)",
-                            (
-                                &self.key,
-                                floor.map(UtcTime::to_mysql),
-                                floor.map(UtcTime::to_mysql),
-                                cursor.mark_at.map(UtcTime::to_mysql),
-                                cursor.mark_at.map(UtcTime::to_mysql),
-                            ),
-                        )
-                        .await?
-                        .affected_rows();
-                    tracing::info!(repository = %self.key, queued, "events feed does not reach back far enough; reading per-issue events of older issues");
-                    if next_cursor.walk_top_at.is_none() {
-                        // No event at all: coverage is what the issues table says.
-                        let newest: Option<mysql_async::Value> = tx
-                            .exec_first(
-                                "SELECT MAX(issue_updated_at) FROM issues WHERE repository = ?",
-                                (&self.key,),
+            // MySQL may roll this transaction back (deadlock): run it again from the same
+            // cursor, as a whole.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let mut next_cursor = next_cursor.clone();
+                let result: Result<(), SyncError> = async {
+                let mut tx = self.pool.start_transaction(crate::db::write_tx()).await?;
+                tables::upsert_events(&mut tx, &self.key, &rows).await?;
+                {
+                    if !reached {
+                        // The feed ran out before the mark: issues created before its oldest
+                        // event (and touched since the mark) may have events it cannot show.
+                        let floor = next_cursor.since;
+                        let queued = tx
+                            .exec_iter(
+                                "INSERT IGNORE INTO sync_event_backfill (repository, issue_id) \
+                                 SELECT repository, id FROM issues WHERE repository = ? \
+                                 AND (? IS NULL OR issue_created_at < ?) \
+                                 AND (? IS NULL OR issue_updated_at >= ?)",
+                                (
+                                    &self.key,
+                                    floor.map(UtcTime::to_mysql),
+                                    floor.map(UtcTime::to_mysql),
+                                    cursor.mark_at.map(UtcTime::to_mysql),
+                                    cursor.mark_at.map(UtcTime::to_mysql),
+                                ),
                             )
-                            .await?;
-                        next_cursor.walk_top_at = newest
-                            .as_ref()
-                            .map(UtcTime::from_mysql)
-                            .transpose()
-                            .map_err(|e| DbError::Value(e.to_string()))?
-                            .flatten();
+                            .await?
+                            .affected_rows();
+                        tracing::info!(repository = %self.key, queued, "events feed does not reach back far enough; reading per-issue events of older issues");
+                        if next_cursor.walk_top_at.is_none() {
+                            // No event at all: coverage is what the issues table says.
+                            let newest: Option<mysql_async::Value> = tx
+                                .exec_first(
+                                    "SELECT MAX(issue_updated_at) FROM issues WHERE repository = ?",
+                                    (&self.key,),
+                                )
+                                .await?;
+                            next_cursor.walk_top_at = newest
+                                .as_ref()
+                                .map(UtcTime::from_mysql)
+                                .transpose()
+                                .map_err(|e| DbError::Value(e.to_string()))?
+                                .flatten();
+                        }
+                    }
+                    next_cursor.mark_id = next_cursor.walk_top_id.or(cursor.mark_id);
+                    next_cursor.mark_at = next_cursor.walk_top_at.or(cursor.mark_at);
+                    next_cursor.walk_top_id = None;
+                    next_cursor.walk_top_at = None;
+                    next_cursor.next_url = None;
+                }
+                tables::save_cursor(&mut tx, &self.key, endpoint, &next_cursor).await?;
+                tx.commit().await?;
+                    Ok(())
+                }
+                .await;
+                match result {
+                    Err(SyncError::Db(err))
+                        if err.is_transient() && attempt < crate::db::TRANSIENT_ATTEMPTS =>
+                    {
+                        tracing::warn!(repository = %self.key, attempt, error = %err, "events commit rolled back by MySQL; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            50 * u64::from(attempt),
+                        ))
+                        .await;
+                    }
+                    other => {
+                        other?;
+                        return Ok(());
                     }
                 }
-                next_cursor.mark_id = next_cursor.walk_top_id.or(cursor.mark_id);
-                next_cursor.mark_at = next_cursor.walk_top_at.or(cursor.mark_at);
-                next_cursor.walk_top_id = None;
-                next_cursor.walk_top_at = None;
-                next_cursor.next_url = None;
             }
-            tables::save_cursor(&mut tx, &self.key, endpoint, &next_cursor).await?;
-            tx.commit().await?;
-            return Ok(());
         }
     }
 
