@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use mysql_async::prelude::Queryable;
 use mysql_async::Pool;
+use mysql_async::prelude::Queryable;
 use serde::de::DeserializeOwned;
 
 use crate::db::tables::{self, CommentRow, Cursor, EventRow, IssueRow};
