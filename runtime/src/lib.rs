@@ -7,5 +7,6 @@ mod db;
 mod fetcher;
 mod github;
 mod influx;
+mod observe;
 mod token_counter;
 mod transform;

@@ -94,6 +94,84 @@ impl Counters {
     }
 }
 
+/// `/healthz` is ready once a token's reading was written; `/metrics` labels tokens by their
+/// index in `--token-file` order, never by anything a token contains.
+impl crate::observe::Probe for Counters {
+    fn health(&self) -> Result<(), String> {
+        let written = self
+            .token_successes
+            .iter()
+            .any(|c| c.load(Ordering::Relaxed) > 0);
+        if written {
+            Ok(())
+        } else {
+            Err("no token reading written yet".to_owned())
+        }
+    }
+
+    fn metrics(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        counter(
+            "velodrome_tokens_rounds_total",
+            "Rounds completed.",
+            self.rounds.load(Ordering::Relaxed),
+        );
+        counter(
+            "velodrome_tokens_points_written_total",
+            "Points written to InfluxDB.",
+            self.points_written.load(Ordering::Relaxed),
+        );
+        counter(
+            "velodrome_tokens_write_errors_total",
+            "InfluxDB writes that failed.",
+            self.write_errors.load(Ordering::Relaxed),
+        );
+        let per_token = |out: &mut String, name: &str, help: &str, kind: &str, values: Vec<i64>| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (index, value) in values.into_iter().enumerate() {
+                let _ = writeln!(out, "{name}{{token=\"{index}\"}} {value}");
+            }
+        };
+        let load = |list: &[AtomicU64]| {
+            list.iter()
+                .map(|c| i64::try_from(c.load(Ordering::Relaxed)).unwrap_or(i64::MAX))
+                .collect()
+        };
+        per_token(
+            &mut out,
+            "velodrome_tokens_successes_total",
+            "Rounds in which the token's reading was written.",
+            "counter",
+            load(&self.token_successes),
+        );
+        per_token(
+            &mut out,
+            "velodrome_tokens_errors_total",
+            "Rounds in which the token failed.",
+            "counter",
+            load(&self.token_errors),
+        );
+        per_token(
+            &mut out,
+            "velodrome_github_core_remaining",
+            "Core API requests left at the token's last reading (-1 before the first).",
+            "gauge",
+            self.core_remaining
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect(),
+        );
+        out
+    }
+}
+
 /// One resource of GitHub's `/rate_limit` answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 struct Resource {
@@ -470,10 +548,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 /// Runs the mode until it is done (`--once`) or stopped (see the module docs for the exit
 /// codes).
 pub async fn run(globals: &Cli, args: &TokenCounterArgs) -> anyhow::Result<ExitCode> {
-    crate::fetcher::init_logging(globals.log_format);
-    if let Some(addr) = globals.listen {
-        tracing::warn!(%addr, "--listen is not served by the token counter yet; ignored");
-    }
+    crate::observe::init_logging(globals.log_format);
     let tokens = args.github.token_files.len();
     let interval = if args.schedule.interval < MIN_INTERVAL {
         tracing::warn!(
@@ -498,6 +573,12 @@ pub async fn run(globals: &Cli, args: &TokenCounterArgs) -> anyhow::Result<ExitC
         database_ready: false,
         counters: Arc::new(Counters::new(tokens)),
     };
+    if let Some(addr) = globals.listen
+        && let Err(err) = crate::observe::serve(addr, counter.counters.clone()).await
+    {
+        tracing::error!(%addr, "cannot listen: {err}");
+        return Ok(ExitCode::from(2));
+    }
     tracing::info!(
         tokens,
         github = %args.github.github_url,

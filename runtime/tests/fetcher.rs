@@ -676,6 +676,7 @@ async fn serves_healthz_and_metrics_while_looping() {
     child.kill().expect("stop the fetcher");
     let _ = child.wait();
     assert_eq!(health.map(|h| h.0), Some("HTTP/1.1 200 OK".to_owned()));
+    support::promtool::check_metrics(&metrics);
     // two rounds done in loop mode: the second one cost only 304s
     assert!(
         metrics.contains(

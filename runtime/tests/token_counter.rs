@@ -273,12 +273,41 @@ async fn loops_every_interval_without_spinning_and_fails_when_no_token_works() {
     let fake = FakeTokens::start(accounts.clone()).await;
 
     // Loop with the shortest interval for ~3.5 s, then SIGTERM.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
     let mut cmd = command(&fake, &influx, "tc_loop", &files);
-    cmd.args(["--interval", "1s", "--log-format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "--interval",
+        "1s",
+        "--log-format",
+        "json",
+        "--listen",
+        &listen,
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn velodrome");
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // /healthz is ready after the first written round; /metrics is valid Prometheus text
+    // that counts the revoked token's failures by index, never by its text.
+    let (health_status, _) = http_get(&listen, "/healthz").await;
+    assert!(health_status.contains("200"), "healthz: {health_status}");
+    let (metrics_status, metrics) = http_get(&listen, "/metrics").await;
+    assert!(metrics_status.contains("200"), "metrics: {metrics_status}");
+    assert_no_token("/metrics", &metrics);
+    assert!(
+        metrics.contains("velodrome_tokens_errors_total{token=\"2\"}"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("velodrome_tokens_successes_total{token=\"0\"} 0\n"),
+        "{metrics}"
+    );
+    support::promtool::check_metrics(&metrics);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let pid = child.id().to_string();
     let term = Command::new("kill")
         .args(["-TERM", &pid])
@@ -436,4 +465,26 @@ async fn influxdb_down_means_no_token_succeeded() {
     // Bounded retries: the round ends in seconds, not minutes.
     assert!(started.elapsed() < Duration::from_secs(15), "{stderr}");
     assert_eq!(fake.log().len(), 5, "{:?}", fake.log());
+}
+
+/// A bare HTTP/1.0 GET on loopback: (status line, body).
+async fn http_get(addr: &str, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to --listen");
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .expect("send request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("read response");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
 }

@@ -1312,27 +1312,7 @@ async fn interval_rounds_read_only_new_rows() {
         "{metrics_text}"
     );
     assert_eq!(get("/nope").await.0, 404);
-    if let Ok(mut promtool) = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-    {
-        use std::io::Write as _;
-        if let Some(mut stdin) = promtool.stdin.take() {
-            stdin
-                .write_all(metrics_text.as_bytes())
-                .expect("promtool stdin");
-        }
-        let out = promtool.wait_with_output().expect("promtool");
-        assert!(
-            out.status.success(),
-            "promtool: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    support::promtool::check_metrics(&metrics_text);
     let _ = child.kill();
     let _ = child.wait();
     assert!(

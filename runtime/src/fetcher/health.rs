@@ -11,9 +11,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
 use super::sync::RoundStats;
 use crate::github::Client;
 
@@ -159,38 +156,14 @@ impl Health {
     }
 }
 
-/// Serves `/healthz` (200 while the process runs: a long backfill round must not be killed
-/// by a liveness probe; staleness shows in `/metrics`) and `/metrics` on `listener`.
-pub fn serve(listener: TcpListener, health: Arc<Health>) {
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let health = health.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 2048];
-                let mut len = 0;
-                while len < buf.len() && !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf[len..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => len += n,
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf[..len]);
-                let target = head.split_whitespace().nth(1).unwrap_or("/");
-                let (status, ctype, body) = match target.split('?').next().unwrap_or("/") {
-                    "/healthz" => ("200 OK", "text/plain", "ok\n".to_owned()),
-                    "/metrics" => ("200 OK", "text/plain; version=0.0.4", health.metrics()),
-                    _ => ("404 Not Found", "text/plain", "not found\n".to_owned()),
-                };
-                let response = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
-        }
-    });
+/// `/healthz` is 200 while the process runs: a long backfill round must not be killed by a
+/// liveness probe; staleness shows in `/metrics`.
+impl crate::observe::Probe for Health {
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn metrics(&self) -> String {
+        Health::metrics(self)
+    }
 }

@@ -13,26 +13,8 @@ use std::time::{Duration, Instant};
 
 use velodrome_model::names::RepoName;
 
-use crate::cli::{Cli, FetcherArgs, LogFormat};
+use crate::cli::{Cli, FetcherArgs};
 use crate::github::{Client, ClientConfig, Token, TokenPool};
-
-/// Sets up logging on stderr once per process (`VELODROME_LOG` or `RUST_LOG` filter,
-/// default `info`). Does nothing if a subscriber is already installed.
-pub fn init_logging(format: LogFormat) {
-    let filter = std::env::var("VELODROME_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_owned());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
-}
 
 /// Client settings from the environment: `VELODROME_GITHUB_BACKOFF_MS` (first retry delay)
 /// and `VELODROME_GITHUB_TIMEOUT_S` let tests and unusual networks tune what production
@@ -60,7 +42,7 @@ fn client_config(base_url: &str) -> ClientConfig {
 /// Runs the fetcher until it is done (`--once`) or stopped. Exit code 0 when every
 /// repository synced, 1 when one failed (`--once`), 2 when it could not start.
 pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> {
-    init_logging(globals.log_format);
+    crate::observe::init_logging(globals.log_format);
     let mut repos = Vec::new();
     for text in &args.repositories {
         match RepoName::parse(text) {
@@ -88,17 +70,11 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
     let client = Arc::new(Client::new(client_config(&args.github.github_url), pool)?);
     let keys: Vec<String> = repos.iter().map(RepoName::key).collect();
     let health = Arc::new(health::Health::new(client.clone(), &keys));
-    if let Some(addr) = globals.listen {
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(listener) => {
-                tracing::info!(%addr, "serving /healthz and /metrics");
-                health::serve(listener, health.clone());
-            }
-            Err(err) => {
-                tracing::error!(%addr, "cannot listen: {err}");
-                return Ok(ExitCode::from(2));
-            }
-        }
+    if let Some(addr) = globals.listen
+        && let Err(err) = crate::observe::serve(addr, health.clone()).await
+    {
+        tracing::error!(%addr, "cannot listen: {err}");
+        return Ok(ExitCode::from(2));
     }
     let db = match crate::db::connect(&args.mysql.mysql_url, repos.len() + 2) {
         Ok(db) => db,

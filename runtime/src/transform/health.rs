@@ -12,9 +12,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
 /// Counters of one repository.
 #[derive(Debug, Default, Clone)]
 struct RepoStats {
@@ -160,58 +157,19 @@ impl Stats {
     }
 }
 
-/// Serves `/healthz` and `/metrics` on `listener` until the process ends.
-pub fn serve(listener: TcpListener, stats: std::sync::Arc<Stats>) {
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                continue;
-            };
-            let stats = stats.clone();
-            tokio::spawn(async move {
-                let mut buffer = [0u8; 2048];
-                let mut filled = 0;
-                // Read the request head (bounded, with a deadline: probes are tiny).
-                let read = tokio::time::timeout(Duration::from_secs(5), async {
-                    while filled < buffer.len() {
-                        match socket.read(&mut buffer[filled..]).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => filled += n,
-                        }
-                        if buffer[..filled].windows(4).any(|w| w == b"\r\n\r\n") {
-                            break;
-                        }
-                    }
-                })
-                .await;
-                if read.is_err() {
-                    return;
-                }
-                let head = String::from_utf8_lossy(&buffer[..filled]);
-                let path = head.split_whitespace().nth(1).unwrap_or("");
-                let (status, body, kind) = match path {
-                    "/healthz" if stats.healthy() => ("200 OK", "ok\n".to_owned(), "text/plain"),
-                    "/healthz" => (
-                        "503 Service Unavailable",
-                        "stalled: no progress within the stall limit\n".to_owned(),
-                        "text/plain",
-                    ),
-                    "/metrics" => (
-                        "200 OK",
-                        stats.render(),
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    ),
-                    _ => ("404 Not Found", "not found\n".to_owned(), "text/plain"),
-                };
-                let response = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-                let _ = socket.shutdown().await;
-            });
+/// `/healthz` turns 503 when no progress was made within the stall limit.
+impl crate::observe::Probe for Stats {
+    fn health(&self) -> Result<(), String> {
+        if self.healthy() {
+            Ok(())
+        } else {
+            Err("stalled: no progress within the stall limit".to_owned())
         }
-    });
+    }
+
+    fn metrics(&self) -> String {
+        self.render()
+    }
 }
 
 #[cfg(test)]

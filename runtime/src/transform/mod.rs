@@ -83,7 +83,7 @@ struct ConfigError(String);
 
 /// Runs the mode until it is done (`--once`) or stopped.
 pub async fn run(globals: &Cli, args: &TransformArgs) -> anyhow::Result<ExitCode> {
-    init_logging(globals);
+    crate::observe::init_logging(globals.log_format);
     let plans = match load_plans(args) {
         Ok(plans) => plans,
         Err(err) => {
@@ -92,17 +92,11 @@ pub async fn run(globals: &Cli, args: &TransformArgs) -> anyhow::Result<ExitCode
         }
     };
     let stats = Arc::new(health::Stats::new(args.schedule.interval));
-    if let (Some(addr), false) = (globals.listen, args.dry_run) {
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(listener) => {
-                tracing::info!(%addr, "serving /healthz and /metrics");
-                health::serve(listener, stats.clone());
-            }
-            Err(err) => {
-                eprintln!("error: cannot listen on {addr}: {err}");
-                return Ok(ExitCode::from(2));
-            }
-        }
+    if let (Some(addr), false) = (globals.listen, args.dry_run)
+        && let Err(err) = crate::observe::serve(addr, stats.clone()).await
+    {
+        eprintln!("error: cannot listen on {addr}: {err}");
+        return Ok(ExitCode::from(2));
     }
     let pool = crate::db::connect(&args.mysql.mysql_url, 6).context("MySQL")?;
     let batch_size = env_number("VELODROME_TRANSFORM_BATCH").unwrap_or(DEFAULT_BATCH);
@@ -113,18 +107,6 @@ pub async fn run(globals: &Cli, args: &TransformArgs) -> anyhow::Result<ExitCode
     };
     pool.disconnect().await.ok();
     result
-}
-
-fn init_logging(globals: &Cli) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match globals.log_format {
-        crate::cli::LogFormat::Json => builder.json().try_init(),
-        crate::cli::LogFormat::Text => builder.try_init(),
-    };
 }
 
 fn env_number(name: &str) -> Option<usize> {

@@ -8,3 +8,4 @@ pub mod fake_github;
 pub mod fake_tokens;
 pub mod influx;
 pub mod mysql;
+pub mod promtool;
