@@ -82,25 +82,7 @@ impl Checked {
 pub fn check(rendered: &[Rendered]) -> Result<Vec<Checked>, Vec<CheckError>> {
     // Parsing and type-checking each stream is independent work: spread it over the cores
     // (the results are put back in render order, so output stays deterministic).
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(rendered.len().max(1));
-    let chunk = rendered.len().div_ceil(workers).max(1);
-    let parts: Vec<StreamResult> = std::thread::scope(|scope| {
-        let handles: Vec<_> = rendered
-            .chunks(chunk)
-            .map(|streams| {
-                scope.spawn(move || streams.iter().map(check_stream).collect::<Vec<_>>())
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
+    let parts: Vec<StreamResult> = crate::parallel_map(rendered, check_stream);
     let mut errors = Vec::new();
     let mut objects = Vec::new();
     for (mut stream_objects, mut stream_errors) in parts {

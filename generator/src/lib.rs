@@ -23,6 +23,28 @@ use thiserror::Error;
 pub use check::Checked;
 pub use diagnostics::Diagnostic;
 
+/// Maps `f` over `items` on every core, in contiguous chunks, and returns the results in
+/// the order of `items` (so parallelism never changes output bytes). A panic in a worker is
+/// re-raised here.
+pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = items.len().div_ceil(workers).max(1);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
 /// What can stop a render after the config was found valid.
 #[derive(Debug, Error)]
 pub enum PipelineError {

@@ -278,29 +278,8 @@ pub fn render(config: &Config, templates: &Templates) -> Result<Vec<Rendered>, R
         MysqlMode::External => {}
     }
     // Projects are independent: render them on every core, then keep config order.
-    let workers = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = config.projects.len().div_ceil(workers).max(1);
-    let per_project: Vec<Result<Vec<Rendered>, RenderError>> = std::thread::scope(|scope| {
-        let base = &base;
-        let handles: Vec<_> = config
-            .projects
-            .chunks(chunk)
-            .map(|projects| {
-                scope.spawn(move || {
-                    projects
-                        .iter()
-                        .map(|p| render_project(config, p, base, templates))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+    let per_project = crate::parallel_map(&config.projects, |p| {
+        render_project(config, p, &base, templates)
     });
     for rendered in per_project {
         out.extend(rendered?);

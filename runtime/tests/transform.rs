@@ -80,23 +80,9 @@ struct Comment {
 
 fn at(seconds: i64) -> String {
     // Naive UTC DATETIME text, computed here so the session time zone never matters.
-    let days = seconds.div_euclid(86_400);
-    let secs = seconds.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    support::fake_github::rfc3339(seconds)
+        .replace('T', " ")
+        .replace('Z', "")
 }
 
 async fn insert_rows(pool: &Pool, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) {
