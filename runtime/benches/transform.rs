@@ -24,75 +24,28 @@ use engine::{Item, Key, Kind, MetricEngine, Point};
 use output::{add_point, percentile_fields};
 use velodrome_model::metric::MetricSpec;
 
-const KUBERNETES: [(&str, &[&str]); 9] = [
-    ("merge", &["--no-issues", "--event=merged"]),
-    (
-        "contributions",
-        &[
-            "--ignore-authors=k8s-merge-robot,k8s-reviewable,k8s-ci-robot",
-            "--no-issues",
-            "--event=opened",
-            "--comments=.*",
-            "--log-author",
-        ],
-    ),
-    (
-        "open",
-        &["--no-issues", "--state=opened,!merged", "--percentiles=50"],
-    ),
-    (
-        "needs-rebase",
-        &[
-            "--no-issues",
-            "--percentiles=50",
-            "--state=opened,labeled:needs-rebase",
-        ],
-    ),
-    (
-        "lgtmed",
-        &[
-            "--no-issues",
-            "--percentiles=50",
-            "--state=opened,!labeled:needs-rebase,labeled:lgtm",
-        ],
-    ),
-    (
-        "approved",
-        &[
-            "--no-issues",
-            "--percentiles=50",
-            "--state=opened,!labeled:needs-rebase,labeled:approved",
-        ],
-    ),
-    (
-        "lgtmer",
-        &[
-            "--no-issues",
-            "--ignore-authors=k8s-merge-robot",
-            "--event=labeled:lgtm",
-            "--comments=(?m)^/lgtm$",
-            "--log-author",
-        ],
-    ),
-    (
-        "approver",
-        &[
-            "--no-issues",
-            "--ignore-authors=k8s-merge-robot",
-            "--event=labeled:approved",
-            "--comments=(?m)^/approve$",
-            "--log-author",
-        ],
-    ),
-    (
-        "testthis",
-        &[
-            "--no-issues",
-            "--ignore-authors=k8s-merge-robot,k8s-ci-robot",
-            "--comments=(?m)^@k8s-bot.*test this",
-        ],
-    ),
-];
+/// The Kubernetes metric set, read from the bundled config.yaml (`metric-sets.kubernetes`)
+/// so the benchmark runs exactly what is deployed.
+fn kubernetes_metrics() -> Vec<(String, Vec<String>)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config.yaml");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let config: serde_json::Value =
+        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let set = config["metric-sets"]["kubernetes"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{path}: no metric-sets.kubernetes"));
+    set.iter()
+        .map(|(name, metric)| {
+            let args = metric["args"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect();
+            (name.clone(), args)
+        })
+        .collect()
+}
 
 const USERS: [&str; 8] = [
     "alice",
@@ -262,14 +215,14 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let specs: Vec<(&str, MetricSpec, Vec<String>)> = KUBERNETES
-        .iter()
+    let specs: Vec<(String, MetricSpec, Vec<String>)> = kubernetes_metrics()
+        .into_iter()
         .map(|(name, args)| {
-            let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+            assert!(!args.is_empty(), "{name}: no args");
             match MetricSpec::parse("count", &args) {
                 Ok(spec) => {
                     let fields = percentile_fields(&spec);
-                    (*name, spec, fields)
+                    (name, spec, fields)
                 }
                 Err(err) => panic!("{name}: {err}"),
             }
