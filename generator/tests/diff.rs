@@ -21,6 +21,13 @@ fn velogen(args: &[&str]) -> Output {
     velogen_in(&root(), args)
 }
 
+/// Writes `config` into `tmp` and diffs it against `from`.
+fn diff_config(tmp: &tempfile::TempDir, config: &str, from: &str) -> Output {
+    let new = tmp.path().join("config.yaml");
+    std::fs::write(&new, config).expect("write");
+    velogen(&["diff", "-c", new.to_str().expect("utf-8"), "--from", from])
+}
+
 fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -128,15 +135,7 @@ fn changing_one_metric_changes_only_that_projects_transform_and_its_checksum() {
         std::fs::read_to_string(root().join("tests/golden/cloudsql/config.yaml")).expect("config");
     let changed = config.replace("--event=merged", "--event=closed");
     assert_ne!(config, changed);
-    let new = tmp.path().join("config.yaml");
-    std::fs::write(&new, changed).expect("write");
-    let out = velogen(&[
-        "diff",
-        "-c",
-        new.to_str().expect("utf-8"),
-        "--from",
-        "tests/golden/cloudsql/config.yaml",
-    ]);
+    let out = diff_config(&tmp, &changed, "tests/golden/cloudsql/config.yaml");
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -180,15 +179,7 @@ fn a_prometheus_change_rolls_only_that_prometheus() {
     let tmp = tempfile::tempdir().expect("tmp");
     let config = std::fs::read_to_string(root().join("config.yaml")).expect("config");
     let changed = config.replace("job_name: istio-boskos", "job_name: istio-boskos-2");
-    let new = tmp.path().join("config.yaml");
-    std::fs::write(&new, changed).expect("write");
-    let out = velogen(&[
-        "diff",
-        "-c",
-        new.to_str().expect("utf-8"),
-        "--from",
-        "config.yaml",
-    ]);
+    let out = diff_config(&tmp, &changed, "config.yaml");
     assert_eq!(out.status.code(), Some(1));
     let diff = text(&out);
     let objects: Vec<&str> = diff.lines().filter(|l| l.starts_with("# ")).collect();
@@ -236,15 +227,7 @@ mysql:
   mode: cloudsql
 namespace: metrics
 "#;
-    let new = tmp.path().join("config.yaml");
-    std::fs::write(&new, reordered).expect("write");
-    let out = velogen(&[
-        "diff",
-        "-c",
-        new.to_str().expect("utf-8"),
-        "--from",
-        "tests/golden/cloudsql/config.yaml",
-    ]);
+    let out = diff_config(&tmp, reordered, "tests/golden/cloudsql/config.yaml");
     assert_eq!(
         out.status.code(),
         Some(0),
