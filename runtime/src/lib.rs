@@ -8,5 +8,6 @@ mod fetcher;
 mod github;
 mod influx;
 mod observe;
+mod shutdown;
 mod token_counter;
 mod transform;

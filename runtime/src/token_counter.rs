@@ -330,10 +330,11 @@ async fn poll(
     path: &Path,
     config: &ClientConfig,
     login: Option<String>,
+    shutdown: crate::shutdown::Shutdown,
 ) -> Result<Reading, PollError> {
     let token = Token::from_file(path)?;
     let pool = TokenPool::new(vec![token], config.low_water)?;
-    let client = Client::new(config.clone(), pool)?;
+    let client = Client::new(config.clone(), pool)?.stopping_on(shutdown);
     let url = client.url("/rate_limit");
     let body = get_body(&client, &url).await?;
     let at = now_epoch();
@@ -404,6 +405,8 @@ struct Counter {
     influx: Influx,
     database_ready: bool,
     counters: Arc<Counters>,
+    /// Cuts a rate-limit wait inside a round short on SIGTERM.
+    shutdown: crate::shutdown::Shutdown,
 }
 
 impl Counter {
@@ -416,7 +419,8 @@ impl Counter {
             .zip(self.logins.iter())
             .map(|(path, login)| {
                 let (path, login, config) = (path.clone(), login.clone(), self.config.clone());
-                tokio::spawn(async move { poll(&path, &config, login).await })
+                let shutdown = self.shutdown.clone();
+                tokio::spawn(async move { poll(&path, &config, login, shutdown).await })
             })
             .collect();
         let mut readings = Vec::new();
@@ -522,33 +526,11 @@ impl Counter {
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C. Created once, before the first round, so a signal that
-/// arrives during a round is still seen when the round is over.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    async move {
-        let ctrl_c = async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        #[cfg(unix)]
-        if let Some(mut term) = term {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = ctrl_c => {}
-            }
-            return;
-        }
-        ctrl_c.await;
-    }
-}
-
 /// Runs the mode until it is done (`--once`) or stopped (see the module docs for the exit
 /// codes).
 pub async fn run(globals: &Cli, args: &TokenCounterArgs) -> anyhow::Result<ExitCode> {
     crate::observe::init_logging(globals.log_format);
+    let shutdown = crate::shutdown::Shutdown::on_signals();
     let tokens = args.github.token_files.len();
     let interval = if args.schedule.interval < MIN_INTERVAL {
         tracing::warn!(
@@ -572,6 +554,7 @@ pub async fn run(globals: &Cli, args: &TokenCounterArgs) -> anyhow::Result<ExitC
         influx,
         database_ready: false,
         counters: Arc::new(Counters::new(tokens)),
+        shutdown: shutdown.clone(),
     };
     if let Some(addr) = globals.listen
         && let Err(err) = crate::observe::serve(addr, counter.counters.clone()).await
@@ -587,8 +570,6 @@ pub async fn run(globals: &Cli, args: &TokenCounterArgs) -> anyhow::Result<ExitC
         interval_s = interval.as_secs(),
         "token counter starting"
     );
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
     loop {
         let started = tokio::time::Instant::now();
         let written = counter.round().await;
@@ -602,12 +583,12 @@ pub async fn run(globals: &Cli, args: &TokenCounterArgs) -> anyhow::Result<ExitC
         }
         // A round that overran the interval (slow GitHub) still leaves a gap before the next.
         let next = (started + interval).max(tokio::time::Instant::now() + MIN_INTERVAL);
-        tokio::select! {
-            _ = tokio::time::sleep_until(next) => {}
-            _ = &mut shutdown => {
-                tracing::info!("stopping");
-                return Ok(ExitCode::SUCCESS);
-            }
+        if !shutdown
+            .sleep(next.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            tracing::info!("stopped");
+            return Ok(ExitCode::SUCCESS);
         }
     }
 }

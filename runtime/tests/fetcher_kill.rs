@@ -128,3 +128,115 @@ async fn sigkill_five_times_then_restart_loses_and_duplicates_nothing() {
             .collect::<Vec<_>>()
     );
 }
+
+/// Sends SIGTERM to `pid` (std can only SIGKILL).
+fn terminate(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM {pid} failed");
+}
+
+/// Requests the fake answered with data (not 304), per run.
+fn data_requests(fake: &FakeGithub) -> usize {
+    fake.log().iter().filter(|l| l.status == 200).count()
+}
+
+/// SIGTERM mid-backfill: the fetcher commits the page it is on and exits 0 at once, and
+/// nothing it fetched is thrown away: the stopped run plus a restart send exactly the data
+/// requests of one uninterrupted backfill (a dropped page would be fetched twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_commits_the_page_in_flight_and_exits_zero() {
+    let Some(reference_db) = fresh_database("fetcher_term_ref").await else {
+        return;
+    };
+    let Some(db) = fresh_database("fetcher_term").await else {
+        return;
+    };
+    let fake = FakeGithub::start(TOKEN).await;
+    let data = generate(
+        11,
+        Sizes {
+            issues: 900,
+            comments: 1500,
+            reviews: 120,
+            events: 600,
+        },
+    );
+    fake.with(|s| {
+        s.repos.insert("velo/crashy".into(), data.clone());
+        // Slow enough that the signal lands mid-walk, with a page in flight.
+        s.latency
+            .insert("/repos/velo/crashy".into(), Duration::from_millis(60));
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, TOKEN).expect("write token");
+
+    let mut cmd = command(&fake, &reference_db, &token);
+    let status = tokio::task::spawn_blocking(move || cmd.status())
+        .await
+        .expect("join")
+        .expect("run");
+    assert!(status.success());
+    let uninterrupted = data_requests(&fake);
+    fake.clear_log();
+
+    let child = command(&fake, &db, &token)
+        .env("VELODROME_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn velodrome");
+    let started = Instant::now();
+    while fake.log().len() < 4 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    terminate(child.id());
+    let signalled = Instant::now();
+    let seen_at_signal = fake.log().len();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    let stopped_after = signalled.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}: {stderr}",
+        output.status
+    );
+    assert!(stderr.contains("stop requested"), "{stderr}");
+    assert!(
+        stderr.contains("every fetched page is committed"),
+        "{stderr}"
+    );
+    // Only the request in flight finishes after the signal; no new page is started.
+    let after_signal = fake.log().len() - seen_at_signal;
+    assert!(after_signal <= 1, "{after_signal} requests after SIGTERM");
+    assert!(
+        stopped_after < Duration::from_secs(5),
+        "took {stopped_after:?} to stop"
+    );
+    let stopped_requests = data_requests(&fake);
+    assert!(
+        stopped_requests < uninterrupted,
+        "the run was not interrupted"
+    );
+
+    fake.clear_log();
+    let mut cmd = command(&fake, &db, &token);
+    let status = tokio::task::spawn_blocking(move || cmd.status())
+        .await
+        .expect("join")
+        .expect("run");
+    assert!(status.success());
+    Mirror::load(&db, "velo/crashy")
+        .await
+        .assert_same(&Mirror::expected(&data));
+    assert_eq!(
+        stopped_requests + data_requests(&fake),
+        uninterrupted,
+        "stopped run + restart must cost exactly one backfill"
+    );
+}

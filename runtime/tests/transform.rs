@@ -947,6 +947,73 @@ async fn reruns_resumes_and_late_rows_match_a_full_recompute() {
         "resumed == uninterrupted"
     );
 
+    // SIGTERM half-way: the batch being written is finished with its watermarks, the
+    // process exits 0, and the restart continues from the marks (no recompute).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_velodrome"))
+        .arg("transform")
+        .args(["--repository", REPO, "--metrics-file"])
+        .arg(&metrics)
+        .args(["--mysql-url", &fx.url, "--influx-url", &influx.url])
+        .args(["--influx-database", "termed", "--once"])
+        .env("VELODROME_TRANSFORM_BATCH", "100")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn velodrome");
+    let measurement = full[0].0.clone();
+    let started = std::time::Instant::now();
+    while influx.points("termed", &measurement).await.is_empty()
+        && started.elapsed() < std::time::Duration::from_secs(60)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let stderr = child.stderr.take().expect("stderr");
+    let output = tokio::task::spawn_blocking(move || {
+        let status = child.wait().expect("wait");
+        (
+            status,
+            std::io::read_to_string(stderr).expect("read stderr"),
+        )
+    })
+    .await
+    .expect("join");
+    assert!(output.0.success(), "exit {:?}: {}", output.0, output.1);
+    assert!(
+        output
+            .1
+            .contains("written points and their watermarks are stored"),
+        "{}",
+        output.1
+    );
+    let partial: usize = snapshot(&influx, "termed")
+        .await
+        .iter()
+        .map(|(_, p)| p.len())
+        .sum();
+    assert!(
+        partial > 0 && partial < total,
+        "{partial} of {total} points when stopped"
+    );
+    let resumed = transform(
+        &fx,
+        Some((&influx, "termed")),
+        &metrics,
+        &[("RUST_LOG", "info")],
+    );
+    let log = ok(&resumed);
+    let log = log + &String::from_utf8_lossy(&resumed.stderr);
+    assert!(!log.contains("recomputing"), "{log}");
+    assert_eq!(
+        snapshot(&influx, "termed").await,
+        full,
+        "stopped + resumed == uninterrupted"
+    );
+
     // A changed definition recomputes that metric only: a stray point survives in the
     // unchanged metric and disappears from the changed one.
     let stray = |m: &str| format!("{m},repository=o/r event=99i 1000000000");

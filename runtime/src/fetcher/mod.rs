@@ -15,6 +15,7 @@ use velodrome_model::names::RepoName;
 
 use crate::cli::{Cli, FetcherArgs};
 use crate::github::{Client, ClientConfig, Token, TokenPool};
+use crate::shutdown::Shutdown;
 
 /// Client settings from the environment: `VELODROME_GITHUB_BACKOFF_MS` (first retry delay)
 /// and `VELODROME_GITHUB_TIMEOUT_S` let tests and unusual networks tune what production
@@ -39,10 +40,12 @@ fn client_config(base_url: &str) -> ClientConfig {
     config
 }
 
-/// Runs the fetcher until it is done (`--once`) or stopped. Exit code 0 when every
-/// repository synced, 1 when one failed (`--once`), 2 when it could not start.
+/// Runs the fetcher until it is done (`--once`) or stopped (SIGTERM: every repository
+/// commits the page it is on, then the process exits 0). Exit code 0 when every repository
+/// synced or stopped cleanly, 1 when one failed (`--once`), 2 when it could not start.
 pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> {
     crate::observe::init_logging(globals.log_format);
+    let shutdown = Shutdown::on_signals();
     let mut repos = Vec::new();
     for text in &args.repositories {
         match RepoName::parse(text) {
@@ -67,7 +70,9 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
         }
     };
     let pool = TokenPool::new(tokens, ClientConfig::default().low_water)?;
-    let client = Arc::new(Client::new(client_config(&args.github.github_url), pool)?);
+    let client = Arc::new(
+        Client::new(client_config(&args.github.github_url), pool)?.stopping_on(shutdown.clone()),
+    );
     let keys: Vec<String> = repos.iter().map(RepoName::key).collect();
     let health = Arc::new(health::Health::new(client.clone(), &keys));
     if let Some(addr) = globals.listen
@@ -94,13 +99,26 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
     let interval = args.schedule.interval;
     let mut tasks = tokio::task::JoinSet::new();
     for repo in repos {
-        let syncer = sync::RepoSync::new(repo.as_str(), repo.key(), client.clone(), db.clone());
+        let syncer = sync::RepoSync::new(
+            repo.as_str(),
+            repo.key(),
+            client.clone(),
+            db.clone(),
+            shutdown.clone(),
+        );
         let health = health.clone();
+        let shutdown = shutdown.clone();
         tasks.spawn(async move {
             let mut ok = true;
             loop {
                 let started = Instant::now();
                 let result = syncer.round().await;
+                if let Err(err) = &result
+                    && err.is_stop()
+                {
+                    tracing::info!(repository = %repo.key(), "stopped; every fetched page is committed");
+                    return ok;
+                }
                 health.round(&repo.key(), result.as_ref().map_err(|_| ()));
                 match result {
                     Ok(stats) => tracing::info!(
@@ -117,10 +135,9 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
                         tracing::error!(repository = %repo.key(), "round failed: {err}");
                     }
                 }
-                if once {
+                if once || !shutdown.sleep(interval.saturating_sub(started.elapsed())).await {
                     return ok;
                 }
-                tokio::time::sleep(interval.saturating_sub(started.elapsed())).await;
             }
         });
     }

@@ -17,6 +17,7 @@ use crate::db::tables::{self, CommentRow, Cursor, EventRow, IssueRow};
 use crate::db::{DbError, UtcTime};
 use crate::github::models::{self, Comment, Event, Issue};
 use crate::github::{Client, Fetched, GithubError};
+use crate::shutdown::Shutdown;
 
 /// Items per page: GitHub's maximum.
 pub const PER_PAGE: usize = 100;
@@ -37,6 +38,19 @@ pub enum SyncError {
     /// The background page writer died.
     #[error("page writer: {0}")]
     Writer(String),
+    /// A stop was requested; every page fetched so far is committed with its cursor.
+    #[error("stopped on request")]
+    Stopped,
+}
+
+impl SyncError {
+    /// True when the round ended because a stop was requested, not because of a failure.
+    pub fn is_stop(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Stopped | SyncError::Github(GithubError::Stopped { .. })
+        )
+    }
 }
 
 impl From<mysql_async::Error> for SyncError {
@@ -244,6 +258,7 @@ pub struct RepoSync {
     key: String,
     client: Arc<Client>,
     pool: Pool,
+    shutdown: Shutdown,
 }
 
 fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<Vec<T>, GithubError> {
@@ -324,13 +339,31 @@ fn event_row(e: Event, issue_id: i64) -> EventRow {
 }
 
 impl RepoSync {
-    /// A syncer for `repository` (`owner/name`).
-    pub fn new(path: &str, key: String, client: Arc<Client>, pool: Pool) -> Self {
+    /// A syncer for `repository` (`owner/name`) that stops between pages once `shutdown`
+    /// is requested.
+    pub fn new(
+        path: &str,
+        key: String,
+        client: Arc<Client>,
+        pool: Pool,
+        shutdown: Shutdown,
+    ) -> Self {
         RepoSync {
             path: path.to_owned(),
             key,
             client,
             pool,
+            shutdown,
+        }
+    }
+
+    /// Fails with [`SyncError::Stopped`] once a stop is requested: called before each
+    /// page is fetched, so the page in flight is the last one committed.
+    fn check_stop(&self) -> Result<(), SyncError> {
+        if self.shutdown.requested() {
+            Err(SyncError::Stopped)
+        } else {
+            Ok(())
         }
     }
 
@@ -412,6 +445,7 @@ impl RepoSync {
         drop(conn);
         let mut follow: Option<String> = None;
         loop {
+            self.check_stop()?;
             let (url, etag) = match &follow {
                 Some(next) => (next.clone(), None),
                 None => (self.list_url(kind, cursor.since), cursor.etag.clone()),
@@ -519,6 +553,7 @@ impl RepoSync {
         ));
         let mut url = cursor.next_url.clone().unwrap_or_else(|| first_url.clone());
         loop {
+            self.check_stop()?;
             let fresh = cursor.next_url.is_none();
             let etag = if fresh { cursor.etag.clone() } else { None };
             let fetched = match self.fetch::<Event>(&url, etag.as_deref()).await {
@@ -701,6 +736,7 @@ impl RepoSync {
                 ))
             });
             loop {
+                self.check_stop()?;
                 let page = match self.fetch::<Event>(&url, None).await {
                     Ok(page) => page,
                     Err(err) if err.is_gone() => {

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, IF_NONE_MATCH, USER_AGENT};
 
 use super::{GithubError, TokenPool, link};
+use crate::shutdown::Shutdown;
 
 /// Tunables of the client; `Default` is what production uses.
 #[derive(Debug, Clone)]
@@ -80,6 +81,8 @@ pub struct Client {
     config: ClientConfig,
     /// Request counters.
     pub stats: Stats,
+    /// Cuts retry and rate-limit waits short so a stop is not held up by a timer.
+    shutdown: Shutdown,
 }
 
 enum Attempt {
@@ -105,7 +108,15 @@ impl Client {
             pool,
             config,
             stats: Stats::default(),
+            shutdown: Shutdown::never(),
         })
+    }
+
+    /// Makes waits (backoff, Retry-After, rate-limit resets) end early with
+    /// [`GithubError::Stopped`] when `shutdown` is requested.
+    pub fn stopping_on(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = shutdown;
+        self
     }
 
     /// The absolute URL of an API path such as `/repos/o/r/issues`.
@@ -151,7 +162,9 @@ impl Client {
                         }
                     }
                     tracing::warn!(url, wait_ms = wait.as_millis() as u64, reason = %why, "retrying GitHub request");
-                    tokio::time::sleep(wait).await;
+                    if !self.shutdown.sleep(wait).await {
+                        return Err(GithubError::Stopped { url: url.into() });
+                    }
                 }
             }
         }
@@ -179,7 +192,9 @@ impl Client {
                         wait_s = wait.as_secs(),
                         "every token is low on rate limit; waiting for the earliest reset"
                     );
-                    tokio::time::sleep(wait).await;
+                    if !self.shutdown.sleep(wait).await {
+                        return Attempt::Fail(GithubError::Stopped { url: url.into() });
+                    }
                     return Attempt::Retry {
                         wait: Duration::ZERO,
                         why: "rate limit: all tokens low".into(),

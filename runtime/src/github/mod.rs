@@ -49,6 +49,12 @@ pub enum GithubError {
         /// What was wrong (serde's message with line and column).
         message: String,
     },
+    /// A stop was requested while waiting to retry; nothing of this request is used.
+    #[error("GET {url}: stopped while waiting to retry")]
+    Stopped {
+        /// The URL requested.
+        url: String,
+    },
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Setup(String),

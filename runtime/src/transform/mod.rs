@@ -53,6 +53,7 @@ use velodrome_model::plan::{MetricEntry, TransformPlan};
 
 use crate::cli::{Cli, TransformArgs};
 use crate::influx::{self, Batch, Influx, InfluxConfig, Precision};
+use crate::shutdown::Shutdown;
 use engine::{Item, Key, MetricEngine, Point};
 use output::{add_point, percentile_fields};
 use source::Watermark;
@@ -81,9 +82,11 @@ struct RepoPlan {
 #[error("{0}")]
 struct ConfigError(String);
 
-/// Runs the mode until it is done (`--once`) or stopped.
+/// Runs the mode until it is done (`--once`) or stopped (SIGTERM: the batch being written
+/// is finished and its watermarks stored, then the process exits 0).
 pub async fn run(globals: &Cli, args: &TransformArgs) -> anyhow::Result<ExitCode> {
     crate::observe::init_logging(globals.log_format);
+    let shutdown = Shutdown::on_signals();
     let plans = match load_plans(args) {
         Ok(plans) => plans,
         Err(err) => {
@@ -103,7 +106,7 @@ pub async fn run(globals: &Cli, args: &TransformArgs) -> anyhow::Result<ExitCode
     let result = if args.dry_run {
         dry_run(&pool, &plans, batch_size).await
     } else {
-        run_rounds(&pool, &plans, args, batch_size, &stats).await
+        run_rounds(&pool, &plans, args, batch_size, &stats, &shutdown).await
     };
     pool.disconnect().await.ok();
     result
@@ -255,6 +258,7 @@ async fn run_rounds(
     args: &TransformArgs,
     batch_size: usize,
     stats: &health::Stats,
+    shutdown: &Shutdown,
 ) -> anyhow::Result<ExitCode> {
     let version = crate::db::migrate(pool)
         .await
@@ -282,6 +286,9 @@ async fn run_rounds(
     loop {
         let mut failed = false;
         for (plan, live) in plans.iter().zip(live.iter_mut()) {
+            if shutdown.requested() {
+                break;
+            }
             let round = Round {
                 pool,
                 destination: &destination,
@@ -290,9 +297,14 @@ async fn run_rounds(
                 batch_size,
                 fail_after,
                 stats,
+                shutdown,
             };
             match round.run(live.take()).await {
-                Ok(state) => *live = Some(state),
+                Ok(Outcome::Done(state)) => *live = Some(state),
+                Ok(Outcome::Stopped) => {
+                    tracing::info!(repository = %plan.repository, "stopped; written points and their watermarks are stored");
+                    break;
+                }
                 Err(err) => {
                     failed = true;
                     stats.round(&plan.repository, false, 0, 0);
@@ -303,16 +315,15 @@ async fn run_rounds(
                 }
             }
         }
-        if args.schedule.once {
+        if args.schedule.once || shutdown.requested() {
             return Ok(if failed {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
             });
         }
-        tokio::select! {
-            _ = tokio::time::sleep(args.schedule.interval) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+        if !shutdown.sleep(args.schedule.interval).await {
+            return Ok(ExitCode::SUCCESS);
         }
     }
 }
@@ -338,10 +349,21 @@ struct Round<'a> {
     batch_size: usize,
     fail_after: Option<usize>,
     stats: &'a health::Stats,
+    shutdown: &'a Shutdown,
+}
+
+/// How a round ended.
+enum Outcome {
+    /// Every row was read and every point written; the computation can continue.
+    Done(Live),
+    /// A stop was requested: the last full batch is written and its watermarks stored;
+    /// the day counts stay those of the last complete round, so a restart continues from
+    /// the marks instead of recomputing.
+    Stopped,
 }
 
 impl Round<'_> {
-    async fn run(&self, previous: Option<Live>) -> anyhow::Result<Live> {
+    async fn run(&self, previous: Option<Live>) -> anyhow::Result<Outcome> {
         let repository = self.plan.repository.as_str();
         let stored: BTreeMap<String, Watermark> =
             source::load_watermarks(self.pool, self.destination, repository)
@@ -488,6 +510,9 @@ impl Round<'_> {
                         "stopped after {batches} batches (VELODROME_TRANSFORM_FAIL_AFTER_BATCHES)"
                     );
                 }
+                if self.shutdown.requested() {
+                    return Ok(Outcome::Stopped);
+                }
             }
         }
         drop(items);
@@ -504,12 +529,12 @@ impl Round<'_> {
         tracing::info!(repository, read, written, "transform round done");
         self.stats
             .round(repository, true, read as u64, written as u64);
-        Ok(Live {
+        Ok(Outcome::Done(Live {
             engines,
             position,
             seen,
             days,
-        })
+        }))
     }
 
     fn receive(
