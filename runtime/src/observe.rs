@@ -1,5 +1,5 @@
 //! What every mode shows an operator: log lines (text or JSON, on stderr) and, with
-//! `--listen`, `/healthz` for the Deployment's probes and `/metrics` for Prometheus.
+//! `--listen`, `/healthz` and `/livez` for the Deployment's probes and `/metrics` for Prometheus.
 //!
 //! One implementation for the three modes; each mode supplies a [`Probe`]. A few lines of
 //! HTTP/1.1 on tokio rather than a web framework: two fixed GET routes do not justify the
@@ -34,13 +34,27 @@ pub fn init_logging(format: LogFormat) {
 
 /// What a mode reports on `--listen`.
 pub trait Probe: Send + Sync + 'static {
-    /// `Ok` while the mode makes progress; the reason otherwise (served as 503).
-    fn health(&self) -> Result<(), String>;
+    /// `/healthz`, the readiness probe: `Ok` once the mode has finished its first
+    /// successful round; the reason otherwise (served as 503).
+    fn ready(&self) -> Result<(), String>;
+    /// `/livez`, the liveness probe: `Ok` unless the process is stuck and a restart would
+    /// help. A long first round (a backfill, a recompute) is alive, just not ready.
+    fn live(&self) -> Result<(), String> {
+        Ok(())
+    }
     /// The Prometheus text exposition of the mode's counters.
     fn metrics(&self) -> String;
 }
 
-/// Binds `addr` and serves `/healthz` and `/metrics` from `probe` until the process ends.
+/// Escapes a Prometheus label value (backslash, double quote, newline).
+pub fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Binds `addr` and serves `/healthz`, `/livez` and `/metrics` from `probe` until the process ends.
 /// Binding fails before any work starts, so a wrong address is an immediate error.
 pub async fn serve(addr: SocketAddr, probe: Arc<dyn Probe>) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
@@ -74,10 +88,19 @@ pub async fn serve(addr: SocketAddr, probe: Arc<dyn Probe>) -> std::io::Result<(
                 let path = head.split_whitespace().nth(1).unwrap_or("");
                 let path = path.split('?').next().unwrap_or(path);
                 let (status, body, kind) = match path {
-                    "/healthz" => match probe.health() {
-                        Ok(()) => ("200 OK", "ok\n".to_owned(), "text/plain"),
-                        Err(why) => ("503 Service Unavailable", format!("{why}\n"), "text/plain"),
-                    },
+                    "/healthz" | "/livez" => {
+                        let state = if path == "/healthz" {
+                            probe.ready()
+                        } else {
+                            probe.live()
+                        };
+                        match state {
+                            Ok(()) => ("200 OK", "ok\n".to_owned(), "text/plain"),
+                            Err(why) => {
+                                ("503 Service Unavailable", format!("{why}\n"), "text/plain")
+                            }
+                        }
+                    }
                     "/metrics" => (
                         "200 OK",
                         probe.metrics(),

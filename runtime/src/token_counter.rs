@@ -97,7 +97,7 @@ impl Counters {
 /// `/healthz` is ready once a token's reading was written; `/metrics` labels tokens by their
 /// index in `--token-file` order, never by anything a token contains.
 impl crate::observe::Probe for Counters {
-    fn health(&self) -> Result<(), String> {
+    fn ready(&self) -> Result<(), String> {
         let written = self
             .token_successes
             .iter()

@@ -636,8 +636,12 @@ async fn serves_healthz_and_metrics_while_looping() {
                 },
             ),
         );
+        // A first round slow enough to be seen in progress.
+        s.latency
+            .insert("/repos/velo/watched/".into(), Duration::from_millis(150));
     });
     let dir = tempfile::tempdir().expect("tempdir");
+    let token = token_file(&dir);
     let addr = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
         probe.local_addr().expect("addr").to_string()
@@ -653,13 +657,20 @@ async fn serves_healthz_and_metrics_while_looping() {
             &db,
         ])
         .arg("--token-file")
-        .arg(token_file(&dir))
+        .arg(&token)
         .args(["--github-url", &fake.url, "--listen", &addr])
         .env("VELODROME_LOG", "warn")
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn velodrome");
     let started = std::time::Instant::now();
+    // During the first round: alive, not ready.
+    let (mut early_ready, mut early_live) = (None, None);
+    while started.elapsed() < Duration::from_secs(10) && early_live.is_none() {
+        early_live = http_get(&addr, "/livez").await.map(|h| h.0);
+        early_ready = http_get(&addr, "/healthz").await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut metrics = String::new();
     while started.elapsed() < Duration::from_secs(30) {
         if let Some((_, body)) = http_get(&addr, "/metrics").await {
@@ -676,6 +687,10 @@ async fn serves_healthz_and_metrics_while_looping() {
     child.kill().expect("stop the fetcher");
     let _ = child.wait();
     assert_eq!(health.map(|h| h.0), Some("HTTP/1.1 200 OK".to_owned()));
+    assert_eq!(early_live.as_deref(), Some("HTTP/1.1 200 OK"));
+    let early_ready = early_ready.expect("healthz answered");
+    assert_eq!(early_ready.0, "HTTP/1.1 503 Service Unavailable");
+    assert!(early_ready.1.contains("velo/watched"), "{early_ready:?}");
     support::promtool::check_metrics(&metrics);
     // two rounds done in loop mode: the second one cost only 304s
     assert!(
@@ -690,12 +705,26 @@ async fn serves_healthz_and_metrics_while_looping() {
         ),
         "{metrics}"
     );
-    let not_modified: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("velodrome_fetcher_github_not_modified_total "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    assert!(not_modified >= 4, "{metrics}");
+    // Requests by status and token; the token shows as its file, never its value.
+    let token_label = token.display().to_string();
+    let count = |status: &str| -> u64 {
+        let prefix = format!(
+            "velodrome_github_requests_total{{status=\"{status}\",token=\"{token_label}\"}} "
+        );
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(count("304") >= 4, "{metrics}");
+    assert!(count("200") >= 4, "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "velodrome_github_rate_limit_remaining{{token=\"{token_label}\"}} "
+        )),
+        "{metrics}"
+    );
     assert!(!metrics.contains(TOKEN));
 }
 

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -36,14 +35,6 @@ fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Escapes a Prometheus label value.
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 impl Health {
@@ -77,30 +68,7 @@ impl Health {
 
     /// The Prometheus text exposition of every counter.
     pub fn metrics(&self) -> String {
-        let mut out = String::new();
-        let stats = &self.client.stats;
-        for (name, help, value) in [
-            (
-                "velodrome_fetcher_github_requests_total",
-                "HTTP requests sent to GitHub, retries included.",
-                stats.requests.load(Ordering::Relaxed),
-            ),
-            (
-                "velodrome_fetcher_github_not_modified_total",
-                "Conditional requests answered 304 (free of rate limit).",
-                stats.not_modified.load(Ordering::Relaxed),
-            ),
-            (
-                "velodrome_fetcher_github_retries_total",
-                "Requests retried after a failure or a rate limit.",
-                stats.retries.load(Ordering::Relaxed),
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        }
+        let mut out = self.client.metrics();
         let repos = self.repos.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(
             out,
@@ -108,7 +76,7 @@ impl Health {
              # TYPE velodrome_fetcher_rounds_total counter"
         );
         for (repo, h) in repos.iter() {
-            let r = label(repo);
+            let r = crate::observe::escape_label(repo);
             let _ = writeln!(
                 out,
                 "velodrome_fetcher_rounds_total{{repository=\"{r}\",result=\"ok\"}} {}",
@@ -126,7 +94,7 @@ impl Health {
              # TYPE velodrome_fetcher_rows_total counter"
         );
         for (repo, h) in repos.iter() {
-            let r = label(repo);
+            let r = crate::observe::escape_label(repo);
             for (table, n) in [
                 ("issues", h.issues),
                 ("comments", h.comments),
@@ -148,7 +116,7 @@ impl Health {
                 let _ = writeln!(
                     out,
                     "velodrome_fetcher_last_success_timestamp_seconds{{repository=\"{}\"}} {t}",
-                    label(repo)
+                    crate::observe::escape_label(repo)
                 );
             }
         }
@@ -156,11 +124,23 @@ impl Health {
     }
 }
 
-/// `/healthz` is 200 while the process runs: a long backfill round must not be killed by a
-/// liveness probe; staleness shows in `/metrics`.
+/// `/healthz` (readiness) turns 200 once every repository has finished a round, so a
+/// rollout shows when the mirror is complete; `/livez` stays 200 while the process runs,
+/// because a backfill round of hours is progress, not a hang. Staleness shows in
+/// `/metrics` (last success per repository).
 impl crate::observe::Probe for Health {
-    fn health(&self) -> Result<(), String> {
-        Ok(())
+    fn ready(&self) -> Result<(), String> {
+        let repos = self.repos.lock().unwrap_or_else(|e| e.into_inner());
+        let waiting: Vec<&str> = repos
+            .iter()
+            .filter(|(_, h)| h.last_success.is_none())
+            .map(|(r, _)| r.as_str())
+            .collect();
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("first round not done yet: {}", waiting.join(", ")))
+        }
     }
 
     fn metrics(&self) -> String {

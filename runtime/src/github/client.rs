@@ -3,6 +3,9 @@
 //! 5xx and network failures retried with capped exponential backoff and jitter, and
 //! conditional requests.
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -62,7 +65,7 @@ pub enum Fetched {
     },
 }
 
-/// Counters for logs and benchmarks.
+/// Counters for logs, `/metrics` and benchmarks.
 #[derive(Debug, Default)]
 pub struct Stats {
     /// HTTP requests sent, retries included.
@@ -71,6 +74,16 @@ pub struct Stats {
     pub not_modified: AtomicU64,
     /// Retries after a failure or a rate limit.
     pub retries: AtomicU64,
+    /// Answers per (token index, status); status `error` is a request that got no answer
+    /// (timeout, refused or broken connection). Token `None`: a link to another origin.
+    by_status: Mutex<BTreeMap<(Option<usize>, String), u64>>,
+}
+
+impl Stats {
+    fn record(&self, token: Option<usize>, status: &str) {
+        let mut counts = self.by_status.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry((token, status.to_owned())).or_insert(0) += 1;
+    }
 }
 
 /// A GitHub REST client over a pool of tokens.
@@ -117,6 +130,54 @@ impl Client {
     pub fn stopping_on(mut self, shutdown: Shutdown) -> Self {
         self.shutdown = shutdown;
         self
+    }
+
+    /// The Prometheus text of the client's counters: requests by status and token, retries,
+    /// and the core requests each token has left. Tokens appear by label (file path), never
+    /// by value.
+    pub fn metrics(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP velodrome_github_requests_total GitHub answers by HTTP status (error: no answer) and token.\n\
+             # TYPE velodrome_github_requests_total counter"
+        );
+        let counts = self
+            .stats
+            .by_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for ((token, status), n) in counts {
+            let token = token.map_or("none", |i| self.pool.label(i));
+            let _ = writeln!(
+                out,
+                "velodrome_github_requests_total{{status=\"{status}\",token=\"{}\"}} {n}",
+                crate::observe::escape_label(token)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP velodrome_github_retries_total GitHub requests retried after a failure or a rate limit.\n\
+             # TYPE velodrome_github_retries_total counter\n\
+             velodrome_github_retries_total {}",
+            self.stats.retries.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP velodrome_github_rate_limit_remaining Core requests left per token, from the last response.\n\
+             # TYPE velodrome_github_rate_limit_remaining gauge"
+        );
+        for (token, remaining) in self.pool.remaining() {
+            if let Some(remaining) = remaining {
+                let _ = writeln!(
+                    out,
+                    "velodrome_github_rate_limit_remaining{{token=\"{}\"}} {remaining}",
+                    crate::observe::escape_label(token)
+                );
+            }
+        }
+        out
     }
 
     /// The absolute URL of an API path such as `/repos/o/r/issues`.
@@ -223,6 +284,7 @@ impl Client {
         let response = match request.send().await {
             Ok(response) => response,
             Err(err) => {
+                self.stats.record(index, "error");
                 return Attempt::Retry {
                     wait: self.backoff(failures),
                     why: describe(&err),
@@ -230,6 +292,7 @@ impl Client {
             }
         };
         let status = response.status();
+        self.stats.record(index, status.as_str());
         let headers = response.headers().clone();
         if let Some(index) = index {
             self.pool.observe(index, &headers);

@@ -14,7 +14,11 @@ use super::GithubError;
 
 /// A GitHub token. Debug prints `Token(<redacted>)`; there is deliberately no Display.
 #[derive(Clone)]
-pub struct Token(Box<str>);
+pub struct Token {
+    secret: Box<str>,
+    /// Where it came from (the file path), shown in metrics and logs instead of the token.
+    label: Box<str>,
+}
 
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -31,7 +35,16 @@ impl Token {
                 "token is empty or contains whitespace".into(),
             ));
         }
-        Ok(Token(text.into()))
+        Ok(Token {
+            secret: text.into(),
+            label: "token".into(),
+        })
+    }
+
+    /// The name metrics and logs use for this token: the file it was read from. A file
+    /// path is not a secret, and unlike the login it costs no request to learn.
+    pub fn label(&self) -> &str {
+        &self.label
     }
 
     /// Reads one token from a file (as mounted from a Kubernetes Secret). The error names
@@ -40,19 +53,22 @@ impl Token {
         let text = std::fs::read_to_string(path).map_err(|err| {
             GithubError::Token(format!("cannot read token file {}: {err}", path.display()))
         })?;
-        Self::new(&text).map_err(|_| {
+        let mut token = Self::new(&text).map_err(|_| {
             GithubError::Token(format!(
                 "token file {} is empty or malformed",
                 path.display()
             ))
-        })
+        })?;
+        token.label = path.display().to_string().into();
+        Ok(token)
     }
 
     /// The `Authorization` header value, marked sensitive so HTTP layers never log it.
     pub fn header_value(&self) -> Result<HeaderValue, GithubError> {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.0)).map_err(|_| {
-            GithubError::Token("token has characters not allowed in a header".into())
-        })?;
+        let mut value =
+            HeaderValue::from_str(&format!("Bearer {}", self.secret)).map_err(|_| {
+                GithubError::Token("token has characters not allowed in a header".into())
+            })?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -151,6 +167,22 @@ impl TokenPool {
             b.remaining = remaining.or(b.remaining);
             b.reset = reset.or(b.reset);
         }
+    }
+
+    /// Each token's label and the core requests it had left at the last response (`None`
+    /// before its first), for `/metrics`.
+    pub fn remaining(&self) -> Vec<(&str, Option<u64>)> {
+        let budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        self.tokens
+            .iter()
+            .zip(budgets.iter())
+            .map(|(t, b)| (t.label(), b.remaining))
+            .collect()
+    }
+
+    /// The label of token `index`.
+    pub fn label(&self, index: usize) -> &str {
+        self.tokens.get(index).map_or("", Token::label)
     }
 
     /// Marks a token as exhausted until `reset` (epoch seconds), after a 403/429.

@@ -1,10 +1,11 @@
-//! `/healthz` and `/metrics` for the transform (`--listen`): the rendered Deployment probes
-//! `/healthz`, and Prometheus scrapes `/metrics` (the original had no signal at all, spec
-//! 9.20).
+//! `/healthz`, `/livez` and `/metrics` for the transform (`--listen`): the rendered
+//! Deployment probes the first two, and Prometheus scrapes `/metrics` (the original had no
+//! signal at all, spec 9.20).
 //!
-//! Healthy means "making progress": a row was processed or a round finished within the
-//! stall limit (three intervals, at least ten minutes). A first replay of a long history
-//! keeps reading rows, so it stays healthy; a process stuck on a dead connection does not.
+//! Ready means every repository has finished a round. Live means "making progress": a row
+//! was processed or a round finished within the stall limit (three intervals, at least ten
+//! minutes). A first replay of a long history keeps reading rows, so it stays live; a
+//! process stuck on a dead connection does not.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -33,14 +34,28 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// New counters; `interval` sets the stall limit.
-    pub fn new(interval: Duration) -> Self {
+    /// New counters for `repositories`; `interval` sets the stall limit.
+    pub fn new(interval: Duration, repositories: &[&str]) -> Self {
+        let repos = repositories
+            .iter()
+            .map(|r| ((*r).to_owned(), RepoStats::default()))
+            .collect();
         Self {
             started: Instant::now(),
             progress_ms: AtomicU64::new(0),
             stall: (interval * 3).max(Duration::from_secs(600)),
-            repos: Mutex::new(BTreeMap::new()),
+            repos: Mutex::new(repos),
         }
+    }
+
+    /// The repositories that have not finished a round yet.
+    fn waiting(&self) -> Vec<String> {
+        let repos = self.repos.lock().unwrap_or_else(|e| e.into_inner());
+        repos
+            .iter()
+            .filter(|(_, s)| s.last_success.is_none())
+            .map(|(r, _)| r.clone())
+            .collect()
     }
 
     /// Marks progress now (cheap: one atomic store).
@@ -121,7 +136,7 @@ impl Stats {
         for (name, kind, help) in families {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (repo, s) in &repos {
-                let repo = repo.replace('\\', "\\\\").replace('"', "\\\"");
+                let repo = crate::observe::escape_label(repo);
                 match name {
                     "velodrome_transform_rounds_total" => {
                         let _ = writeln!(
@@ -157,9 +172,20 @@ impl Stats {
     }
 }
 
-/// `/healthz` turns 503 when no progress was made within the stall limit.
+/// `/healthz` (readiness) turns 200 once a round has finished; `/livez` turns 503 when no
+/// progress was made within the stall limit, so a hung process is restarted while a long
+/// recompute is not.
 impl crate::observe::Probe for Stats {
-    fn health(&self) -> Result<(), String> {
+    fn ready(&self) -> Result<(), String> {
+        let waiting = self.waiting();
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("first round not done yet: {}", waiting.join(", ")))
+        }
+    }
+
+    fn live(&self) -> Result<(), String> {
         if self.healthy() {
             Ok(())
         } else {
@@ -178,9 +204,11 @@ mod tests {
 
     #[test]
     fn renders_counters_per_repository() {
-        let stats = Stats::new(Duration::from_secs(60));
+        let stats = Stats::new(Duration::from_secs(60), &["o/r"]);
+        assert!(crate::observe::Probe::ready(&stats).is_err());
         assert!(stats.healthy());
         stats.round("o/r", true, 10, 4);
+        assert!(crate::observe::Probe::ready(&stats).is_ok());
         stats.round("o/r", false, 1, 0);
         stats.recompute("o/r");
         let text = stats.render();

@@ -94,7 +94,8 @@ pub async fn run(globals: &Cli, args: &TransformArgs) -> anyhow::Result<ExitCode
             return Ok(ExitCode::from(2));
         }
     };
-    let stats = Arc::new(health::Stats::new(args.schedule.interval));
+    let repositories: Vec<&str> = plans.iter().map(|p| p.repository.as_str()).collect();
+    let stats = Arc::new(health::Stats::new(args.schedule.interval, &repositories));
     if let (Some(addr), false) = (globals.listen, args.dry_run)
         && let Err(err) = crate::observe::serve(addr, stats.clone()).await
     {
