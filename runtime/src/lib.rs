@@ -8,6 +8,7 @@ mod fetcher;
 mod github;
 mod influx;
 mod observe;
+mod progress;
 mod shutdown;
 mod token_counter;
 mod transform;

@@ -185,6 +185,7 @@ async fn sigterm_commits_the_page_in_flight_and_exits_zero() {
 
     let child = command(&fake, &db, &token)
         .env("VELODROME_LOG", "info")
+        .env("VELODROME_PROGRESS_EVERY_MS", "50")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn velodrome");
@@ -211,6 +212,15 @@ async fn sigterm_commits_the_page_in_flight_and_exits_zero() {
         stderr.contains("every fetched page is committed"),
         "{stderr}"
     );
+    // A long walk reports its progress: items, rate and how far it is.
+    let progress = stderr
+        .lines()
+        .find(|l| l.contains("progress") && l.contains("task=velo/crashy issues"))
+        .unwrap_or_else(|| panic!("no progress line: {stderr}"));
+    eprintln!("{progress}");
+    for field in ["done=", "rate_per_s=", "percent=", "eta_s="] {
+        assert!(progress.contains(field), "{progress}");
+    }
     // Only the request in flight finishes after the signal; no new page is started.
     let after_signal = fake.log().len() - seen_at_signal;
     assert!(after_signal <= 1, "{after_signal} requests after SIGTERM");

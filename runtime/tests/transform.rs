@@ -956,6 +956,7 @@ async fn reruns_resumes_and_late_rows_match_a_full_recompute() {
         .args(["--mysql-url", &fx.url, "--influx-url", &influx.url])
         .args(["--influx-database", "termed", "--once"])
         .env("VELODROME_TRANSFORM_BATCH", "100")
+        .env("VELODROME_PROGRESS_EVERY_MS", "1")
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())
         .spawn()

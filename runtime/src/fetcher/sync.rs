@@ -17,6 +17,7 @@ use crate::db::tables::{self, CommentRow, Cursor, EventRow, IssueRow};
 use crate::db::{DbError, UtcTime};
 use crate::github::models::{self, Comment, Event, Issue};
 use crate::github::{Client, Fetched, GithubError};
+use crate::progress::{Progress, time_fraction};
 use crate::shutdown::Shutdown;
 
 /// Items per page: GitHub's maximum.
@@ -103,6 +104,13 @@ impl Rows {
         match self {
             Rows::Issues(r) => r.iter().map(|r| r.updated_at).max(),
             Rows::Comments(r) => r.iter().map(|r| r.updated_at).max(),
+        }
+    }
+
+    fn min_updated(&self) -> Option<UtcTime> {
+        match self {
+            Rows::Issues(r) => r.iter().map(|r| r.updated_at).min(),
+            Rows::Comments(r) => r.iter().map(|r| r.updated_at).min(),
         }
     }
 }
@@ -259,6 +267,13 @@ pub struct RepoSync {
     client: Arc<Client>,
     pool: Pool,
     shutdown: Shutdown,
+}
+
+/// Now, in epoch seconds (the far end of a walk through update times).
+fn now_epoch() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<Vec<T>, GithubError> {
@@ -444,6 +459,9 @@ impl RepoSync {
         let mut cursor = tables::load_cursor(&mut conn, &self.key, kind.endpoint()).await?;
         drop(conn);
         let mut follow: Option<String> = None;
+        let mut progress = Progress::start(format!("{} {}", self.key, kind.endpoint()));
+        let (mut walk_from, now) = (cursor.since.map(|t| t.0), now_epoch());
+        let mut done = 0u64;
         loop {
             self.check_stop()?;
             let (url, etag) = match &follow {
@@ -482,13 +500,16 @@ impl RepoSync {
             };
             let mut next_cursor = cursor.clone();
             let max = rows.max_updated();
+            done += rows.len() as u64;
+            let from = *walk_from.get_or_insert_with(|| rows.min_updated().map_or(now, |t| t.0));
+            progress.advance(done, max.and_then(|at| time_fraction(from, at.0, now)));
             next_cursor.etag = None;
-            let mut done = false;
+            let mut finished = false;
             if follow.is_none() && next.is_none() && rows.len() < PER_PAGE {
                 // The walk ends on a page with room to spare, so any later change shows
                 // on this very URL: keep it and its ETag, and the next poll is a free 304.
                 next_cursor.etag = new_etag;
-                done = true;
+                finished = true;
             } else if max > cursor.since {
                 // Re-anchor: the next request is page 1 again with `since` = newest seen.
                 next_cursor.since = max;
@@ -499,7 +520,7 @@ impl RepoSync {
             } else {
                 // A bulk edit of more than a page in one second ends the list: the next
                 // poll reads it again (unconditionally) until something newer arrives.
-                done = true;
+                finished = true;
             }
             let rows = match rows {
                 Rows::Issues(r) => {
@@ -520,7 +541,7 @@ impl RepoSync {
                 })
                 .await?;
             cursor = next_cursor;
-            if done {
+            if finished {
                 return Ok(());
             }
         }
@@ -552,6 +573,8 @@ impl RepoSync {
             self.path
         ));
         let mut url = cursor.next_url.clone().unwrap_or_else(|| first_url.clone());
+        let mut progress = Progress::start(format!("{} {endpoint}", self.key));
+        let mut done = 0u64;
         loop {
             self.check_stop()?;
             let fresh = cursor.next_url.is_none();
@@ -601,6 +624,13 @@ impl RepoSync {
                 .is_some_and(|mark| rows.iter().any(|r| r.id <= mark));
             let complete = reached || next.is_none();
             stats.events += rows.len() as u64;
+            done += rows.len() as u64;
+            // Newest first, down to the mark: how far from the walk's top towards it.
+            let fraction = match (next_cursor.walk_top_at, cursor.mark_at, next_cursor.since) {
+                (Some(top), Some(mark), Some(oldest)) => time_fraction(-top.0, -oldest.0, -mark.0),
+                _ => None,
+            };
+            progress.advance(done, fraction);
             if !complete {
                 next_cursor.next_url = next.clone();
                 writer
@@ -700,6 +730,16 @@ impl RepoSync {
     /// Reads every event page of each queued issue (oldest first), committing each page
     /// with the link to resume from, and dequeues the issue with its last page.
     async fn backfill_events(&self, stats: &mut RoundStats) -> Result<(), SyncError> {
+        let mut conn = self.pool.get_conn().await?;
+        let queued: Option<i64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM sync_event_backfill WHERE repository = ?",
+                (&self.key,),
+            )
+            .await?;
+        drop(conn);
+        let mut progress = Progress::start(format!("{} per-issue events", self.key));
+        let total = queued.unwrap_or(0).max(1) as f64;
         loop {
             let mut conn = self.pool.get_conn().await?;
             let batch: Vec<(i64, Option<String>)> = conn
@@ -716,7 +756,9 @@ impl RepoSync {
             // Pages commit in the background while the next one is fetched; the queue is
             // drained before the next batch is selected.
             let mut writer = Writer::spawn(self.pool.clone(), self.key.clone());
-            let read = self.backfill_batch(batch, stats, &mut writer).await;
+            let read = self
+                .backfill_batch(batch, stats, &mut writer, &mut progress, total)
+                .await;
             let flushed = writer.finish().await;
             read.and(flushed)?;
         }
@@ -727,6 +769,8 @@ impl RepoSync {
         batch: Vec<(i64, Option<String>)>,
         stats: &mut RoundStats,
         writer: &mut Writer,
+        progress: &mut Progress,
+        total: f64,
     ) -> Result<(), SyncError> {
         for (number, next_url) in batch {
             let mut url = next_url.unwrap_or_else(|| {
@@ -770,6 +814,10 @@ impl RepoSync {
                 }
             }
             stats.backfilled_issues += 1;
+            progress.advance(
+                stats.backfilled_issues,
+                Some(stats.backfilled_issues as f64 / total),
+            );
         }
         Ok(())
     }

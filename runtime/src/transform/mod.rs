@@ -483,6 +483,21 @@ impl Round<'_> {
         let mut written = 0usize;
         let mut read = 0usize;
         let mut conns = source::connections(self.pool).await.context("MySQL")?;
+        // A round from the start of the history (a recompute, or the replay after a
+        // restart) can take minutes: count its rows first so progress has an end.
+        let (mut progress, total) = if start.is_none() {
+            let total = source::count_all(self.pool, repository)
+                .await
+                .context("counting rows")?;
+            (
+                Some(crate::progress::Progress::start(format!(
+                    "{repository} transform"
+                ))),
+                total.max(1) as f64,
+            )
+        } else {
+            (None, 1.0)
+        };
         let mut items = source::open_items(&mut conns, repository, start, bodies)
             .await
             .context("reading rows")?;
@@ -494,11 +509,17 @@ impl Round<'_> {
             seen += 1;
             if read.is_multiple_of(4096) {
                 self.stats.progress();
+                if let Some(progress) = progress.as_mut() {
+                    progress.advance(read as u64, Some(read as f64 / total));
+                }
             }
             position = Some(item.key);
             *days.entry(item.key.time.div_euclid(86_400)).or_insert(0) += 1;
             self.receive(&item, &modes, &mut engines, &mut points, &mut batch)?;
             if batch.is_full() {
+                if let Some(progress) = progress.as_mut() {
+                    progress.advance(read as u64, Some(read as f64 / total));
+                }
                 written += batch.len();
                 self.influx
                     .write(&mut batch)

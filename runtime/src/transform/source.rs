@@ -262,6 +262,17 @@ pub async fn count_upto(pool: &Pool, repository: &str, upto: Key) -> Result<i64,
     Ok(count.unwrap_or(0))
 }
 
+/// How many items the whole stream of `repository` holds now.
+pub async fn count_all(pool: &Pool, repository: &str) -> Result<i64, DbError> {
+    let last = Key {
+        // 9999-12-31T23:59:59Z, the largest DATETIME.
+        time: 253_402_300_799,
+        kind: Kind::ReviewComment,
+        id: i64::MAX,
+    };
+    count_upto(pool, repository, last).await
+}
+
 /// Items per UTC day (days since the epoch) at or before `upto`, as the stream is now.
 pub async fn days_upto(
     pool: &Pool,
