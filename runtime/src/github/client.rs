@@ -323,8 +323,8 @@ impl Client {
         }
         let message = error_message(&body);
         if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
-            let retry_after =
-                header_str(&headers, "retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+            let retry_after = header_str(&headers, "retry-after")
+                .and_then(|v| retry_after_secs(v, header_str(&headers, "date")));
             let remaining = header_str(&headers, "x-ratelimit-remaining")
                 .and_then(|v| v.trim().parse::<u64>().ok());
             let reset = header_str(&headers, "x-ratelimit-reset")
@@ -368,6 +368,44 @@ impl Client {
     }
 }
 
+/// `Retry-After` in seconds: either delay-seconds or an HTTP-date (RFC 9110, section
+/// 10.2.3). A date is measured against the response's own `Date` header when it has one,
+/// so a skewed local clock does not stretch or cut the wait.
+fn retry_after_secs(value: &str, date: Option<&str>) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = parse_http_date(value)?;
+    let now = date.and_then(parse_http_date).unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    });
+    Some(at.saturating_sub(now).max(0) as u64)
+}
+
+/// Epoch seconds of an IMF-fixdate such as `Wed, 21 Oct 2015 07:28:00 GMT`, the only
+/// HTTP-date form a server may send.
+fn parse_http_date(text: &str) -> Option<i64> {
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let [_weekday, day, month, year, clock, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
+    let day: i64 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+    let year: i64 = year.parse().ok()?;
+    let mut hms = clock.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, mi, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if hms.next().is_some() || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some(crate::db::UtcTime::from_parts(year, month, day, h, mi, s).0)
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -393,5 +431,44 @@ fn error_message(body: &[u8]) -> String {
     match serde_json::from_slice::<Message>(body) {
         Ok(m) => m.message,
         Err(_) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        assert_eq!(retry_after_secs(" 120 ", None), Some(120));
+        assert_eq!(
+            parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(1_445_412_480)
+        );
+        assert_eq!(
+            retry_after_secs(
+                "Wed, 21 Oct 2015 07:28:00 GMT",
+                Some("Wed, 21 Oct 2015 07:26:30 GMT")
+            ),
+            Some(90)
+        );
+        // A date already past means "now", not a negative or huge wait.
+        assert_eq!(
+            retry_after_secs(
+                "Wed, 21 Oct 2015 07:28:00 GMT",
+                Some("Wed, 21 Oct 2015 08:00:00 GMT")
+            ),
+            Some(0)
+        );
+        for bad in [
+            "soon",
+            "Wed, 21 Oct 2015 07:28:00 UTC",
+            "Wed, 32 Oct 2015 07:28:00 GMT",
+            "Wed, 21 Foo 2015 07:28:00 GMT",
+            "Wed, 21 Oct 2015 07:28 GMT",
+            "-5",
+        ] {
+            assert_eq!(retry_after_secs(bad, None), None, "{bad}");
+        }
     }
 }
