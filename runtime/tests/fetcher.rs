@@ -119,9 +119,8 @@ async fn backfill_then_conditional_polls_then_only_changes() {
         .await
         .assert_same(&Mirror::expected(&data));
 
-    // ... within the request budget: one request per 99 new items per list endpoint (the
-    // keyset walk re-reads the boundary item), plus the per-issue event pages that the
-    // capped feed cannot reach, and nothing else.
+    // ... within the request budget: one request per 100 items per list endpoint, plus the
+    // per-issue event pages that the capped feed cannot reach, and nothing else.
     let log = fake.log();
     assert!(
         log.iter().all(|l| l.status == 200 && l.authorized),
@@ -144,13 +143,9 @@ async fn backfill_then_conditional_polls_then_only_changes() {
         per_issue.len(),
         log.len()
     );
-    // +1 for the bulk edit of 150 issues in one second (a page of one timestamp).
-    assert!(issues <= sizes.issues.div_ceil(99) + 2, "issues: {issues}");
-    assert!(
-        comments <= sizes.comments.div_ceil(99),
-        "comments: {comments}"
-    );
-    assert!(reviews <= sizes.reviews.div_ceil(99), "reviews: {reviews}");
+    assert_eq!(issues, sizes.issues.div_ceil(100), "issues");
+    assert_eq!(comments, sizes.comments.div_ceil(100), "comments");
+    assert_eq!(reviews, sizes.reviews.div_ceil(100), "reviews");
     assert!(feed <= cap.div_ceil(100), "feed: {feed}");
     let needed = unreachable_issues(&data, cap);
     let fetched: BTreeSet<i64> = per_issue
@@ -568,7 +563,7 @@ async fn a_slow_repository_does_not_hold_up_the_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_issue_updated_during_the_walk_shifts_nothing_out_of_sight() {
+async fn an_issue_edited_mid_walk_skips_nothing_and_the_next_poll_reads_it() {
     let Some(db) = fresh_database("fetcher_shift").await else {
         return;
     };
@@ -582,17 +577,19 @@ async fn an_issue_updated_during_the_walk_shifts_nothing_out_of_sight() {
             events: 10,
         },
     );
-    // The first issue of the first page is edited right after that page is served: with
-    // offset pages (the original fetcher) the first issue of page 2 would slide onto page 1
-    // and never be read.
+    // The oldest issue, not read yet, is edited right after page 1 is served: it moves to
+    // the front and every page after shifts by one. Newest-first offset pages then read one
+    // issue twice; none slides out of sight (oldest-first ones would skip one at the next
+    // boundary, the original fetcher's silent loss).
     let first = data
         .issues
         .values()
         .min_by_key(|i| (i.updated_at, i.number))
-        .map(|i| i.number);
+        .map(|i| i.number)
+        .expect("issues");
     fake.with(|s| {
         s.repos.insert("velo/shift".into(), data.clone());
-        s.faults.touch_after = first.map(|n| (0, "velo/shift".to_owned(), n));
+        s.faults.touch_after = Some((0, "velo/shift".to_owned(), first));
     });
     let dir = tempfile::tempdir().expect("tempdir");
     // Mixed case on the command line: stored under the lower-case key.
@@ -600,9 +597,26 @@ async fn an_issue_updated_during_the_walk_shifts_nothing_out_of_sight() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let now = fake.with(|s| s.repos["velo/shift"].clone());
     assert_ne!(now.issues, data.issues, "the fake edited an issue mid-walk");
+    // Every other issue is there, exactly; the edited one moved behind the walk.
+    let mut without_edited = now.clone();
+    without_edited.issues.remove(&first);
+    Mirror::load(&db, "velo/shift")
+        .await
+        .assert_same(&Mirror::expected(&without_edited));
+    // The edit is newer than the walk's mark: the next poll reads it, on page 1.
+    fake.clear_log();
+    let run = fetch_once(&fake, &db, &["velo/shift"], &token_file(&dir), "info").await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
     Mirror::load(&db, "velo/shift")
         .await
         .assert_same(&Mirror::expected(&now));
+    let issue_pages: Vec<u16> = fake
+        .log()
+        .iter()
+        .filter(|l| is_list(&l.path, "velo/shift", "issues"))
+        .map(|l| l.status)
+        .collect();
+    assert_eq!(issue_pages, vec![200], "one page for one change");
 }
 
 /// GET on a plain HTTP endpoint: (status line, body).

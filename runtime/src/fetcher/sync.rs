@@ -1,7 +1,7 @@
 //! One repository's sync round: issues, issue comments, review comments (repository-wide
-//! lists sorted by update, resumed with `since`), the repository issue-events feed (newest
-//! first, down to the newest event already stored), then per-issue event pages only for
-//! issues the feed cannot reach.
+//! lists, newest update first, down to the top of the last complete walk), the repository
+//! issue-events feed (newest first, down to the newest event already stored), then
+//! per-issue event pages only for issues the feed cannot reach.
 //!
 //! Every page commits in one transaction with the cursor that covers it, and every write is
 //! an idempotent upsert, so a kill at any moment followed by a restart ends with exactly
@@ -111,6 +111,24 @@ impl Rows {
         match self {
             Rows::Issues(r) => r.iter().map(|r| r.updated_at).min(),
             Rows::Comments(r) => r.iter().map(|r| r.updated_at).min(),
+        }
+    }
+}
+
+impl From<Rows> for WriteRows {
+    fn from(rows: Rows) -> Self {
+        match rows {
+            Rows::Issues(r) => WriteRows::Issues(r),
+            Rows::Comments(r) => WriteRows::Comments(r),
+        }
+    }
+}
+
+impl RoundStats {
+    fn count(&mut self, rows: &Rows) {
+        match rows {
+            Rows::Issues(r) => self.issues += r.len() as u64,
+            Rows::Comments(r) => self.comments += r.len() as u64,
         }
     }
 }
@@ -269,12 +287,8 @@ pub struct RepoSync {
     shutdown: Shutdown,
 }
 
-/// Now, in epoch seconds (the far end of a walk through update times).
-fn now_epoch() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+/// A decoded page: its content, ETag, next link, and the share of the walk done with it.
+type WalkPage<T> = (T, Option<String>, Option<String>, Option<f64>);
 
 fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<Vec<T>, GithubError> {
     serde_json::from_slice(body).map_err(|err| GithubError::Decode {
@@ -405,13 +419,39 @@ impl RepoSync {
         url: &str,
         etag: Option<&str>,
     ) -> Result<Option<(Vec<T>, Option<String>, Option<String>)>, GithubError> {
+        Ok(self
+            .fetch_page(url, etag)
+            .await?
+            .map(|(items, etag, next, _)| (items, etag, next)))
+    }
+
+    /// [`Self::fetch`], also returning how far through its walk the page is (page number
+    /// over the last page, from the `Link` header).
+    async fn fetch_page<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        etag: Option<&str>,
+    ) -> Result<Option<WalkPage<Vec<T>>>, GithubError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.client.get(url, etag).await? {
                 Fetched::NotModified => return Ok(None),
-                Fetched::Page { body, etag, next } => match decode::<T>(url, &body) {
-                    Ok(items) => return Ok(Some((items, etag, next))),
+                Fetched::Page {
+                    body,
+                    etag,
+                    next,
+                    last_page,
+                } => match decode::<T>(url, &body) {
+                    Ok(items) => {
+                        let this = crate::github::link::page_number(url).unwrap_or(1);
+                        let fraction = match last_page {
+                            Some(last) if last > 0 => Some(this as f64 / last as f64),
+                            _ if next.is_none() => Some(1.0),
+                            _ => None,
+                        };
+                        return Ok(Some((items, etag, next, fraction)));
+                    }
                     Err(err) if attempt < DECODE_ATTEMPTS => {
                         tracing::warn!(repository = %self.key, error = %err, "malformed page, fetching it again");
                         tokio::time::sleep(std::time::Duration::from_millis(
@@ -425,23 +465,17 @@ impl RepoSync {
         }
     }
 
-    fn list_url(&self, kind: ListKind, since: Option<UtcTime>) -> String {
-        let mut query = format!("per_page={PER_PAGE}&sort=updated&direction=asc");
+    /// Page 1 of a list, newest update first.
+    fn list_url(&self, kind: ListKind) -> String {
+        let mut query = format!("per_page={PER_PAGE}&sort=updated&direction=desc");
         if matches!(kind, ListKind::Issues) {
             query.push_str("&state=all");
-        }
-        if let Some(since) = since {
-            query.push_str(&format!("&since={since}"));
         }
         self.client
             .url(&format!("/repos/{}/{}?{query}", self.path, kind.path()))
     }
 
-    /// Keyset walk of a list sorted by `updated_at` ascending: every page is requested as
-    /// page 1 with `since` = the newest update already committed. Unlike following offset
-    /// pages, an item updated during the walk cannot shift an unread item onto a page
-    /// already read (the original fetcher's silent loss). Only when a whole page shares one
-    /// timestamp does the walk follow `Link` to get past it.
+    /// Walks a list newest update first (see [`Self::walk_list`]).
     async fn sync_list(&self, kind: ListKind, stats: &mut RoundStats) -> Result<(), SyncError> {
         let mut writer = Writer::spawn(self.pool.clone(), self.key.clone());
         let walked = self.walk_list(kind, stats, &mut writer).await;
@@ -449,6 +483,49 @@ impl RepoSync {
         walked.and(flushed)
     }
 
+    /// Fetches one list page as rows, or `None` for 304.
+    async fn list_page(
+        &self,
+        kind: ListKind,
+        url: &str,
+        etag: Option<&str>,
+    ) -> Result<Option<WalkPage<Rows>>, SyncError> {
+        Ok(match kind {
+            ListKind::Issues => {
+                self.fetch_page::<Issue>(url, etag)
+                    .await?
+                    .map(|(items, e, n, f)| {
+                        let rows = items.into_iter().map(issue_row).collect();
+                        (Rows::Issues(rows), e, n, f)
+                    })
+            }
+            ListKind::IssueComments | ListKind::ReviewComments => {
+                let pr = matches!(kind, ListKind::ReviewComments);
+                match self.fetch_page::<Comment>(url, etag).await? {
+                    None => None,
+                    Some((items, e, n, f)) => {
+                        let rows = items
+                            .into_iter()
+                            .map(|c| comment_row(url, c, pr))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Some((Rows::Comments(rows), e, n, f))
+                    }
+                }
+            }
+        })
+    }
+
+    /// One walk of a list, newest update first, following `Link` pages (one request per
+    /// 100 items) down to the newest update the last complete walk saw (its mark).
+    ///
+    /// - A walk starts at page 1 with the ETag of the last walk's page 1. Any change
+    ///   anywhere (an edit, a new item) puts that item first, so page 1 changes: 304 means
+    ///   nothing changed, for free.
+    /// - An item edited mid-walk moves to the front: the pages shift by one towards the
+    ///   end, so one item already read is read again, never one skipped. (Oldest first with
+    ///   offset pages would hide an unread item at the next boundary instead.)
+    /// - Every page commits with the link to resume from; the mark moves only when the
+    ///   walk completes, so after a kill the walk resumes where it stopped.
     async fn walk_list(
         &self,
         kind: ListKind,
@@ -458,91 +535,63 @@ impl RepoSync {
         let mut conn = self.pool.get_conn().await?;
         let mut cursor = tables::load_cursor(&mut conn, &self.key, kind.endpoint()).await?;
         drop(conn);
-        let mut follow: Option<String> = None;
+        let mut url = cursor
+            .next_url
+            .clone()
+            .unwrap_or_else(|| self.list_url(kind));
         let mut progress = Progress::start(format!("{} {}", self.key, kind.endpoint()));
-        let (mut walk_from, now) = (cursor.since.map(|t| t.0), now_epoch());
         let mut done = 0u64;
         loop {
             self.check_stop()?;
-            let (url, etag) = match &follow {
-                Some(next) => (next.clone(), None),
-                None => (self.list_url(kind, cursor.since), cursor.etag.clone()),
-            };
-            let page = match kind {
-                ListKind::Issues => {
-                    self.fetch::<Issue>(&url, etag.as_deref())
-                        .await?
-                        .map(|(items, e, n)| {
-                            (
-                                Rows::Issues(items.into_iter().map(issue_row).collect()),
-                                e,
-                                n,
-                            )
-                        })
-                }
-                ListKind::IssueComments | ListKind::ReviewComments => {
-                    let pr = matches!(kind, ListKind::ReviewComments);
-                    match self.fetch::<Comment>(&url, etag.as_deref()).await? {
-                        None => None,
-                        Some((items, e, n)) => {
-                            let rows = items
-                                .into_iter()
-                                .map(|c| comment_row(&url, c, pr))
-                                .collect::<Result<Vec<_>, _>>()?;
-                            Some((Rows::Comments(rows), e, n))
-                        }
-                    }
-                }
-            };
-            let Some((rows, new_etag, next)) = page else {
+            let fresh = cursor.next_url.is_none();
+            let etag = if fresh { cursor.etag.clone() } else { None };
+            let Some((rows, new_etag, next, page_share)) =
+                self.list_page(kind, &url, etag.as_deref()).await?
+            else {
                 tracing::debug!(repository = %self.key, endpoint = kind.endpoint(), "not modified");
                 return Ok(());
             };
             let mut next_cursor = cursor.clone();
-            let max = rows.max_updated();
-            done += rows.len() as u64;
-            let from = *walk_from.get_or_insert_with(|| rows.min_updated().map_or(now, |t| t.0));
-            progress.advance(done, max.and_then(|at| time_fraction(from, at.0, now)));
-            next_cursor.etag = None;
-            let mut finished = false;
-            if follow.is_none() && next.is_none() && rows.len() < PER_PAGE {
-                // The walk ends on a page with room to spare, so any later change shows
-                // on this very URL: keep it and its ETag, and the next poll is a free 304.
+            if fresh {
+                // A new walk: its top becomes the mark when it completes, and page 1's
+                // ETag is what the next poll sends.
+                next_cursor.walk_top_at = rows.max_updated().or(cursor.since);
                 next_cursor.etag = new_etag;
-                finished = true;
-            } else if max > cursor.since {
-                // Re-anchor: the next request is page 1 again with `since` = newest seen.
-                next_cursor.since = max;
-                follow = None;
-            } else if next.is_some() {
-                // A full page of one timestamp: page forward without moving `since`.
-                follow = next;
-            } else {
-                // A bulk edit of more than a page in one second ends the list: the next
-                // poll reads it again (unconditionally) until something newer arrives.
-                finished = true;
             }
-            let rows = match rows {
-                Rows::Issues(r) => {
-                    stats.issues += r.len() as u64;
-                    WriteRows::Issues(r)
-                }
-                Rows::Comments(r) => {
-                    stats.comments += r.len() as u64;
-                    WriteRows::Comments(r)
-                }
+            let oldest = rows.min_updated();
+            // Strictly older than the mark: items updated within the mark's own second
+            // after the last walk read it are still read.
+            let reached = cursor
+                .since
+                .zip(oldest)
+                .is_some_and(|(mark, oldest)| oldest < mark);
+            let complete = reached || next.is_none();
+            done += rows.len() as u64;
+            // Down to the mark: how far through time; a first walk: how far through pages.
+            let fraction = match (next_cursor.walk_top_at, cursor.since, oldest) {
+                (Some(top), Some(mark), Some(oldest)) => time_fraction(-top.0, -oldest.0, -mark.0),
+                _ => page_share,
             };
+            progress.advance(done, fraction);
+            if complete {
+                next_cursor.since = next_cursor.walk_top_at.take();
+                next_cursor.next_url = None;
+            } else {
+                next_cursor.next_url = next.clone();
+            }
+            stats.count(&rows);
             writer
                 .send(PageWrite {
-                    rows,
+                    rows: rows.into(),
                     endpoint: kind.endpoint(),
                     cursor: Some(next_cursor.clone()),
                     backfill: None,
                 })
                 .await?;
             cursor = next_cursor;
-            if finished {
-                return Ok(());
+            match next {
+                Some(next) if !complete => url = next,
+                _ => return Ok(()),
             }
         }
     }

@@ -62,6 +62,8 @@ pub enum Fetched {
         etag: Option<String>,
         /// The next page, from the `Link` header.
         next: Option<String>,
+        /// The number of the last page, from the `Link` header (how long a walk is).
+        last_page: Option<u64>,
     },
 }
 
@@ -317,9 +319,18 @@ impl Client {
             }
         };
         if status.is_success() {
-            let next = header_str(&headers, "link").and_then(link::next_url);
+            let links = header_str(&headers, "link");
+            let next = links.and_then(link::next_url);
+            let last_page = links
+                .and_then(|h| link::find_rel(h, "last"))
+                .and_then(|u| link::page_number(&u));
             let etag = header_str(&headers, "etag").map(str::to_owned);
-            return Attempt::Done(Fetched::Page { body, etag, next });
+            return Attempt::Done(Fetched::Page {
+                body,
+                etag,
+                next,
+                last_page,
+            });
         }
         let message = error_message(&body);
         if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {

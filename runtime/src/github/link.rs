@@ -5,6 +5,15 @@ pub fn next_url(header: &str) -> Option<String> {
     find_rel(header, "next")
 }
 
+/// The `page` query parameter of a URL (GitHub's pagination links carry it).
+pub fn page_number(url: &str) -> Option<u64> {
+    let query = url.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("page="))
+        .and_then(|n| n.parse().ok())
+}
+
 /// Returns the URL of the given relation (`next`, `last`, `prev`, `first`).
 pub fn find_rel(header: &str, rel: &str) -> Option<String> {
     for part in header.split(',') {
@@ -25,6 +34,18 @@ pub fn find_rel(header: &str, rel: &str) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+
+    #[test]
+    fn page_numbers() {
+        assert_eq!(page_number("https://x/r?per_page=100&page=7"), Some(7));
+        assert_eq!(page_number("https://x/r?per_page=100"), None);
+        assert_eq!(page_number("https://x/r?subpage=3"), None);
+    }
 }
 
 #[cfg(test)]
