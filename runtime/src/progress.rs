@@ -67,6 +67,13 @@ impl Console {
     fn draw(&mut self, out: &mut impl std::io::Write) {
         self.clear(out);
         if let Some(line) = self.line() {
+            // A line wider than the terminal wraps, and `\r` would redraw only its last row.
+            let width = std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.parse::<usize>().ok())
+                .unwrap_or(100)
+                .saturating_sub(1);
+            let line: String = line.chars().take(width).collect();
             let _ = write!(out, "{line}");
             self.shown = true;
         }
@@ -83,7 +90,8 @@ impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut stderr = std::io::stderr().lock();
         if !stderr_is_terminal() {
-            return stderr.write(buf);
+            stderr.write_all(buf)?;
+            return Ok(buf.len());
         }
         let mut console = console().lock().unwrap_or_else(|e| e.into_inner());
         console.clear(&mut stderr);
@@ -196,18 +204,21 @@ impl Progress {
             self.done,
             rate.round() as u64
         );
+        // Lock order everywhere: stderr, then the console (as in `LogWriter::write`).
+        let mut stderr = std::io::stderr().lock();
         let mut console = console().lock().unwrap_or_else(|e| e.into_inner());
         console.bars.insert(self.id, line);
-        console.draw(&mut std::io::stderr().lock());
+        console.draw(&mut stderr);
     }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
         if stderr_is_terminal() {
+            let mut stderr = std::io::stderr().lock();
             let mut console = console().lock().unwrap_or_else(|e| e.into_inner());
             if console.bars.remove(&self.id).is_some() {
-                console.draw(&mut std::io::stderr().lock());
+                console.draw(&mut stderr);
             }
         } else if self.logged {
             // A task that reported progress also says when it is over.

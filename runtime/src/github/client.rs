@@ -393,7 +393,8 @@ fn retry_after_secs(value: &str, date: Option<&str>) -> Option<u64> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64)
     });
-    Some(at.saturating_sub(now).max(0) as u64)
+    // A date already past still waits a second, so retries never fire back to back.
+    Some(at.saturating_sub(now).max(1) as u64)
 }
 
 /// Epoch seconds of an IMF-fixdate such as `Wed, 21 Oct 2015 07:28:00 GMT`, the only
@@ -408,7 +409,7 @@ fn parse_http_date(text: &str) -> Option<i64> {
     ];
     let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
     let day: i64 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
-    let year: i64 = year.parse().ok()?;
+    let year: i64 = year.parse().ok().filter(|y| (1970..=9999).contains(y))?;
     let mut hms = clock.split(':').map(|p| p.parse::<i64>().ok());
     let (h, mi, s) = (hms.next()??, hms.next()??, hms.next()??);
     if hms.next().is_some() || h > 23 || mi > 59 || s > 60 {
@@ -463,13 +464,13 @@ mod tests {
             ),
             Some(90)
         );
-        // A date already past means "now", not a negative or huge wait.
+        // A date already past means "in a second", not a negative or huge wait.
         assert_eq!(
             retry_after_secs(
                 "Wed, 21 Oct 2015 07:28:00 GMT",
                 Some("Wed, 21 Oct 2015 08:00:00 GMT")
             ),
-            Some(0)
+            Some(1)
         );
         for bad in [
             "soon",
@@ -477,6 +478,7 @@ mod tests {
             "Wed, 32 Oct 2015 07:28:00 GMT",
             "Wed, 21 Foo 2015 07:28:00 GMT",
             "Wed, 21 Oct 2015 07:28 GMT",
+            "Wed, 21 Oct 99999999999999 07:28:00 GMT",
             "-5",
         ] {
             assert_eq!(retry_after_secs(bad, None), None, "{bad}");

@@ -109,7 +109,9 @@ pub async fn run(globals: &Cli, args: &TransformArgs) -> anyhow::Result<ExitCode
     } else {
         run_rounds(&pool, &plans, args, batch_size, &stats, &shutdown).await
     };
-    pool.disconnect().await.ok();
+    // A stop mid-round leaves streaming results that the pool would read to the end
+    // before closing: do not wait for that.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), pool.disconnect()).await;
     result
 }
 
@@ -508,6 +510,11 @@ impl Round<'_> {
             read += 1;
             seen += 1;
             if read.is_multiple_of(4096) {
+                // A replay up to the marks writes nothing for a long time: stop there too
+                // (nothing is pending, so the stored marks already say where to resume).
+                if batch.is_empty() && self.shutdown.requested() {
+                    return Ok(Outcome::Stopped);
+                }
                 self.stats.progress();
                 if let Some(progress) = progress.as_mut() {
                     progress.advance(read as u64, Some(read as f64 / total));
