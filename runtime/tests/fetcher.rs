@@ -773,3 +773,85 @@ async fn a_page_of_maximal_bodies_fits_mysql_packets() {
         .await
         .assert_same(&Mirror::expected(&data));
 }
+
+/// GitHub answers 422 for page numbers deep into a large list. The newest-first walk then
+/// reads the older part oldest first by `since`, and the mirror still ends exact; the next
+/// polls are 304s again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_deeper_than_githubs_page_limit_are_read_by_since() {
+    let Some(db) = fresh_database("fetcher_deep").await else {
+        return;
+    };
+    let fake = FakeGithub::start(TOKEN).await;
+    let mut data = generate(
+        12,
+        Sizes {
+            issues: 1200,
+            comments: 2500,
+            reviews: 50,
+            events: 300,
+        },
+    );
+    fake.with(|s| {
+        s.repos.insert("velo/deep".into(), data.clone());
+        s.list_page_limit = Some(5);
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = token_file(&dir);
+    let run = fetch_once(&fake, &db, &["velo/deep"], &token, "info").await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("GitHub limits page numbers"),
+        "{}",
+        run.stderr
+    );
+    Mirror::load(&db, "velo/deep")
+        .await
+        .assert_same(&Mirror::expected(&data));
+    let log = fake.log();
+    let refused = log.iter().filter(|l| l.status == 422).count();
+    assert_eq!(refused, 2, "issues and comments hit the limit once each");
+    // 5 newest-first pages, then about one request per 99 items for the rest.
+    let issues = count(&log, |p| is_list(p, "velo/deep", "issues"));
+    assert!(
+        issues <= 5 + 1 + (1200 - 500usize).div_ceil(99) + 1,
+        "issues: {issues}"
+    );
+
+    fake.clear_log();
+    let run = fetch_once(&fake, &db, &["velo/deep"], &token, "info").await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        fake.log().iter().all(|l| l.conditional && l.status == 304),
+        "{:?}",
+        fake.log()
+    );
+
+    // An old issue edited: page 1 shows it, one request.
+    let newest = data
+        .issues
+        .values()
+        .map(|i| i.updated_at)
+        .max()
+        .unwrap_or(0);
+    let oldest = data
+        .issues
+        .values()
+        .min_by_key(|i| i.updated_at)
+        .map(|i| i.number)
+        .expect("issues");
+    if let Some(issue) = data.issues.get_mut(&oldest) {
+        issue.title = "edited long after".into();
+        issue.updated_at = newest + 600;
+    }
+    fake.with(|s| {
+        s.repos.insert("velo/deep".into(), data.clone());
+    });
+    fake.clear_log();
+    let run = fetch_once(&fake, &db, &["velo/deep"], &token, "info").await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    Mirror::load(&db, "velo/deep")
+        .await
+        .assert_same(&Mirror::expected(&data));
+    assert_eq!(count(&fake.log(), |p| is_list(p, "velo/deep", "issues")), 1);
+}

@@ -51,6 +51,8 @@ async fn sigkill_five_times_then_restart_loses_and_duplicates_nothing() {
     fake.with(|s| {
         s.repos.insert("velo/crashy".into(), data.clone());
         s.feed_cap = 6000;
+        // Past page 8 the lists are read oldest first by `since`: kills land in both parts.
+        s.list_page_limit = Some(8);
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let token = dir.path().join("token");

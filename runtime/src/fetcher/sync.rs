@@ -467,9 +467,17 @@ impl RepoSync {
 
     /// Page 1 of a list, newest update first.
     fn list_url(&self, kind: ListKind) -> String {
-        let mut query = format!("per_page={PER_PAGE}&sort=updated&direction=desc");
+        self.list_url_with(kind, "desc", None)
+    }
+
+    /// Page 1 of a list in `direction` of update time, from `since` on.
+    fn list_url_with(&self, kind: ListKind, direction: &str, since: Option<UtcTime>) -> String {
+        let mut query = format!("per_page={PER_PAGE}&sort=updated&direction={direction}");
         if matches!(kind, ListKind::Issues) {
             query.push_str("&state=all");
+        }
+        if let Some(since) = since {
+            query.push_str(&format!("&since={since}"));
         }
         self.client
             .url(&format!("/repos/{}/{}?{query}", self.path, kind.path()))
@@ -526,6 +534,9 @@ impl RepoSync {
     ///   offset pages would hide an unread item at the next boundary instead.)
     /// - Every page commits with the link to resume from; the mark moves only when the
     ///   walk completes, so after a kill the walk resumes where it stopped.
+    /// - GitHub refuses page numbers deep into a large list (422). The walk then reads what
+    ///   is left, from the mark up to the oldest update it has read (the floor, kept in
+    ///   `mark_at`), oldest first by `since` (see [`Self::walk_list_up`]).
     async fn walk_list(
         &self,
         kind: ListKind,
@@ -539,15 +550,34 @@ impl RepoSync {
             .next_url
             .clone()
             .unwrap_or_else(|| self.list_url(kind));
+        if cursor.next_url.is_none() && cursor.walk_top_at.is_some() && cursor.mark_at.is_some() {
+            return self.walk_list_up(kind, stats, writer, cursor).await;
+        }
         let mut progress = Progress::start(format!("{} {}", self.key, kind.endpoint()));
         let mut done = 0u64;
         loop {
             self.check_stop()?;
             let fresh = cursor.next_url.is_none();
             let etag = if fresh { cursor.etag.clone() } else { None };
-            let Some((rows, new_etag, next, page_share)) =
-                self.list_page(kind, &url, etag.as_deref()).await?
-            else {
+            let page = match self.list_page(kind, &url, etag.as_deref()).await {
+                Err(SyncError::Github(GithubError::Status { status: 422, .. })) if !fresh => {
+                    tracing::info!(repository = %self.key, endpoint = kind.endpoint(), url, "GitHub limits page numbers on this list; reading the older part by `since`");
+                    let mut next_cursor = cursor.clone();
+                    next_cursor.next_url = None;
+                    writer
+                        .send(PageWrite {
+                            rows: WriteRows::Comments(Vec::new()),
+                            endpoint: kind.endpoint(),
+                            cursor: Some(next_cursor.clone()),
+                            backfill: None,
+                        })
+                        .await?;
+                    drop(progress);
+                    return self.walk_list_up(kind, stats, writer, next_cursor).await;
+                }
+                other => other?,
+            };
+            let Some((rows, new_etag, next, page_share)) = page else {
                 tracing::debug!(repository = %self.key, endpoint = kind.endpoint(), "not modified");
                 return Ok(());
             };
@@ -559,6 +589,12 @@ impl RepoSync {
                 next_cursor.etag = new_etag;
             }
             let oldest = rows.min_updated();
+            // The floor: the oldest update this walk has read.
+            next_cursor.mark_at = if fresh {
+                oldest
+            } else {
+                oldest.into_iter().chain(cursor.mark_at).min()
+            };
             // Strictly older than the mark: items updated within the mark's own second
             // after the last walk read it are still read.
             let reached = cursor
@@ -576,6 +612,7 @@ impl RepoSync {
             if complete {
                 next_cursor.since = next_cursor.walk_top_at.take();
                 next_cursor.next_url = None;
+                next_cursor.mark_at = None;
             } else {
                 next_cursor.next_url = next.clone();
             }
@@ -592,6 +629,76 @@ impl RepoSync {
             match next {
                 Some(next) if !complete => url = next,
                 _ => return Ok(()),
+            }
+        }
+    }
+
+    /// The rest of a walk whose page numbers ran out: every item from the mark (`since`)
+    /// up to the floor (`mark_at`), oldest first, each request page 1 with `since` = the
+    /// newest update read so far (100 items cost 1 request per 99, and no page number
+    /// grows). Edits during this part move items past the floor, never out of sight.
+    async fn walk_list_up(
+        &self,
+        kind: ListKind,
+        stats: &mut RoundStats,
+        writer: &mut Writer,
+        mut cursor: Cursor,
+    ) -> Result<(), SyncError> {
+        let floor = cursor.mark_at;
+        let mut progress = Progress::start(format!("{} {} (by since)", self.key, kind.endpoint()));
+        let (mut done, mut from) = (0u64, None);
+        // A full page of one second cannot be passed by `since`: follow its link instead.
+        let mut follow: Option<String> = None;
+        loop {
+            self.check_stop()?;
+            let url = follow
+                .clone()
+                .unwrap_or_else(|| self.list_url_with(kind, "asc", cursor.since));
+            let Some((rows, _, next, _)) = self.list_page(kind, &url, None).await? else {
+                return Ok(());
+            };
+            let max = rows.max_updated();
+            done += rows.len() as u64;
+            let start = *from.get_or_insert_with(|| rows.min_updated());
+            progress.advance(
+                done,
+                match (start, max, floor) {
+                    (Some(a), Some(m), Some(f)) => time_fraction(a.0, m.0, f.0),
+                    _ => None,
+                },
+            );
+            let mut next_cursor = cursor.clone();
+            // Past the floor, everything older has been read by one part or the other.
+            let passed = max.zip(floor).is_some_and(|(m, f)| m > f);
+            let exhausted = next.is_none() && rows.len() < PER_PAGE;
+            let complete = if passed || exhausted {
+                true
+            } else if max > cursor.since {
+                next_cursor.since = max;
+                follow = None;
+                false
+            } else if next.is_some() {
+                follow = next;
+                false
+            } else {
+                true
+            };
+            if complete {
+                next_cursor.since = next_cursor.walk_top_at.take();
+                next_cursor.mark_at = None;
+            }
+            stats.count(&rows);
+            writer
+                .send(PageWrite {
+                    rows: rows.into(),
+                    endpoint: kind.endpoint(),
+                    cursor: Some(next_cursor.clone()),
+                    backfill: None,
+                })
+                .await?;
+            cursor = next_cursor;
+            if complete {
+                return Ok(());
             }
         }
     }

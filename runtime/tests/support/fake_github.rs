@@ -106,6 +106,9 @@ pub struct State {
     pub feed_cap: usize,
     /// Feed pages past this number answer 422 "pagination is limited" (GitHub's depth cap).
     pub feed_page_limit: Option<usize>,
+    /// List pages (issues, comments, review comments) past this number answer 422, as
+    /// GitHub does for page numbers deep into large lists.
+    pub list_page_limit: Option<usize>,
     pub log: Vec<Logged>,
     pub faults: Faults,
     pub token: String,
@@ -409,6 +412,16 @@ impl State {
             return reply(404, r#"{"message":"Not Found"}"#.into());
         };
         let r = repo_name.as_str();
+        if list.is_some()
+            && self
+                .list_page_limit
+                .is_some_and(|limit| page_no as usize > limit)
+        {
+            return reply(
+                422,
+                r#"{"message":"Pagination with the page parameter is not supported for large datasets, please use cursor based pagination (after/before)","documentation_url":"https://docs.github.com/rest/issues/issues#list-repository-issues"}"#.into(),
+            );
+        }
         match &segs[3..] {
             ["issues"] => page(base, path, query, window(&keys, query), |(_, n)| {
                 repo.issues.get(&n).map_or(Value::Null, |i| i.json(base, r))
@@ -467,6 +480,7 @@ impl FakeGithub {
             repos: HashMap::new(),
             feed_cap: usize::MAX,
             feed_page_limit: None,
+            list_page_limit: None,
             log: Vec::new(),
             faults: Faults::default(),
             token: token.to_owned(),
