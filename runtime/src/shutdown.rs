@@ -3,7 +3,8 @@
 //! or batch it is on, commits it with its cursor or watermark, and exits 0, so a rolling
 //! update never throws work away.
 //!
-//! Work loops poll [`Shutdown::requested`] between units of work (a page, a batch, a
+//! A second Ctrl-C exits at once (every write is transactional, so that is as safe as a
+//! kill). Work loops poll [`Shutdown::requested`] between units of work (a page, a batch, a
 //! round); waits that can last long (sleeping between rounds, backing off from GitHub)
 //! race [`Shutdown::wait`] instead, so a stop is never held up by a timer.
 
@@ -57,9 +58,15 @@ impl Shutdown {
             let name = signal.await;
             tracing::info!(
                 signal = name,
-                "stop requested; finishing the current page or batch"
+                "stop requested; finishing the current page or batch (Ctrl-C again to stop at once)"
             );
             let _ = sender.send(true);
+            // A second Ctrl-C means "now": every write is transactional, so exiting mid-page
+            // loses nothing a restart will not fetch again.
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("second signal; exiting without finishing");
+                std::process::exit(130);
+            }
         });
         shutdown
     }
