@@ -94,12 +94,7 @@ async fn sigkill_five_times_then_restart_loses_and_duplicates_nothing() {
     eprintln!("killed after (requests, last path): {kills:#?}");
 
     // Restart and let it finish.
-    let mut cmd = command(&fake, &db, &token);
-    let status = tokio::task::spawn_blocking(move || cmd.status())
-        .await
-        .expect("join")
-        .expect("run");
-    assert!(status.success());
+    assert!(run_to_end(command(&fake, &db, &token)).await.success());
     Mirror::load(&db, "velo/crashy")
         .await
         .assert_same(&Mirror::expected(&data));
@@ -115,12 +110,7 @@ async fn sigkill_five_times_then_restart_loses_and_duplicates_nothing() {
     drop(conn);
     pool.disconnect().await.ok();
     fake.clear_log();
-    let mut cmd = command(&fake, &db, &token);
-    let status = tokio::task::spawn_blocking(move || cmd.status())
-        .await
-        .expect("join")
-        .expect("run");
-    assert!(status.success());
+    assert!(run_to_end(command(&fake, &db, &token)).await.success());
     assert!(
         fake.log().iter().all(|l| l.status == 304),
         "{:?}",
@@ -131,13 +121,12 @@ async fn sigkill_five_times_then_restart_loses_and_duplicates_nothing() {
     );
 }
 
-/// Sends SIGTERM to `pid` (std can only SIGKILL).
-fn terminate(pid: u32) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -TERM {pid} failed");
+/// Runs `cmd` to its end off the async runtime (the fake GitHub serves on it meanwhile).
+async fn run_to_end(mut cmd: std::process::Command) -> std::process::ExitStatus {
+    tokio::task::spawn_blocking(move || cmd.status())
+        .await
+        .expect("join")
+        .expect("run velodrome")
 }
 
 /// Requests the fake answered with data (not 304), per run.
@@ -176,12 +165,11 @@ async fn sigterm_commits_the_page_in_flight_and_exits_zero() {
     let token = dir.path().join("token");
     std::fs::write(&token, TOKEN).expect("write token");
 
-    let mut cmd = command(&fake, &reference_db, &token);
-    let status = tokio::task::spawn_blocking(move || cmd.status())
-        .await
-        .expect("join")
-        .expect("run");
-    assert!(status.success());
+    assert!(
+        run_to_end(command(&fake, &reference_db, &token))
+            .await
+            .success()
+    );
     let uninterrupted = data_requests(&fake);
     fake.clear_log();
 
@@ -195,7 +183,7 @@ async fn sigterm_commits_the_page_in_flight_and_exits_zero() {
     while fake.log().len() < 4 && started.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    terminate(child.id());
+    support::terminate(child.id());
     let signalled = Instant::now();
     let seen_at_signal = fake.log().len();
     let output = tokio::task::spawn_blocking(move || child.wait_with_output())
@@ -237,12 +225,7 @@ async fn sigterm_commits_the_page_in_flight_and_exits_zero() {
     );
 
     fake.clear_log();
-    let mut cmd = command(&fake, &db, &token);
-    let status = tokio::task::spawn_blocking(move || cmd.status())
-        .await
-        .expect("join")
-        .expect("run");
-    assert!(status.success());
+    assert!(run_to_end(command(&fake, &db, &token)).await.success());
     Mirror::load(&db, "velo/crashy")
         .await
         .assert_same(&Mirror::expected(&data));

@@ -308,12 +308,7 @@ async fn loops_every_interval_without_spinning_and_fails_when_no_token_works() {
     );
     support::promtool::check_metrics(&metrics);
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let pid = child.id().to_string();
-    let term = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("run kill");
-    assert!(term.success());
+    support::terminate(child.id());
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {

@@ -968,11 +968,7 @@ async fn reruns_resumes_and_late_rows_match_a_full_recompute() {
     {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    support::terminate(child.id());
     let stderr = child.stderr.take().expect("stderr");
     let output = tokio::task::spawn_blocking(move || {
         let status = child.wait().expect("wait");

@@ -147,10 +147,8 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
     }
     let stats = &client.stats;
     tracing::info!(
-        requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed),
-        not_modified = stats
-            .not_modified
-            .load(std::sync::atomic::Ordering::Relaxed),
+        requests = stats.requests(None),
+        not_modified = stats.requests(Some("304")),
         retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed),
         "fetcher done"
     );

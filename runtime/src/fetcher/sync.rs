@@ -163,6 +163,18 @@ struct PageWrite {
     backfill: Option<(i64, Option<String>)>,
 }
 
+impl PageWrite {
+    /// A page of a repository-wide list with the cursor that covers it.
+    fn list(kind: ListKind, rows: WriteRows, cursor: Cursor) -> Self {
+        PageWrite {
+            rows,
+            endpoint: kind.endpoint(),
+            cursor: Some(cursor),
+            backfill: None,
+        }
+    }
+}
+
 /// Commits pages in the background, in order, while the next page is being fetched, so a
 /// walk costs about max(fetch, commit) per page instead of their sum. Pages that queue up
 /// while a commit runs go into the next transaction together (rows of every page plus the
@@ -564,13 +576,9 @@ impl RepoSync {
                     tracing::info!(repository = %self.key, endpoint = kind.endpoint(), url, "GitHub limits page numbers on this list; reading the older part by `since`");
                     let mut next_cursor = cursor.clone();
                     next_cursor.next_url = None;
+                    let switch = WriteRows::Comments(Vec::new());
                     writer
-                        .send(PageWrite {
-                            rows: WriteRows::Comments(Vec::new()),
-                            endpoint: kind.endpoint(),
-                            cursor: Some(next_cursor.clone()),
-                            backfill: None,
-                        })
+                        .send(PageWrite::list(kind, switch, next_cursor.clone()))
                         .await?;
                     drop(progress);
                     return self.walk_list_up(kind, stats, writer, next_cursor).await;
@@ -618,12 +626,7 @@ impl RepoSync {
             }
             stats.count(&rows);
             writer
-                .send(PageWrite {
-                    rows: rows.into(),
-                    endpoint: kind.endpoint(),
-                    cursor: Some(next_cursor.clone()),
-                    backfill: None,
-                })
+                .send(PageWrite::list(kind, rows.into(), next_cursor.clone()))
                 .await?;
             cursor = next_cursor;
             match next {
@@ -689,12 +692,7 @@ impl RepoSync {
             }
             stats.count(&rows);
             writer
-                .send(PageWrite {
-                    rows: rows.into(),
-                    endpoint: kind.endpoint(),
-                    cursor: Some(next_cursor.clone()),
-                    backfill: None,
-                })
+                .send(PageWrite::list(kind, rows.into(), next_cursor.clone()))
                 .await?;
             cursor = next_cursor;
             if complete {

@@ -70,10 +70,6 @@ pub enum Fetched {
 /// Counters for logs, `/metrics` and benchmarks.
 #[derive(Debug, Default)]
 pub struct Stats {
-    /// HTTP requests sent, retries included.
-    pub requests: AtomicU64,
-    /// 304 answers.
-    pub not_modified: AtomicU64,
     /// Retries after a failure or a rate limit.
     pub retries: AtomicU64,
     /// Answers per (token index, status); status `error` is a request that got no answer
@@ -85,6 +81,17 @@ impl Stats {
     fn record(&self, token: Option<usize>, status: &str) {
         let mut counts = self.by_status.lock().unwrap_or_else(|e| e.into_inner());
         *counts.entry((token, status.to_owned())).or_insert(0) += 1;
+    }
+
+    /// Requests sent, retries included, and of those the ones `status` answered (every
+    /// token together).
+    pub fn requests(&self, status: Option<&str>) -> u64 {
+        let counts = self.by_status.lock().unwrap_or_else(|e| e.into_inner());
+        counts
+            .iter()
+            .filter(|((_, s), _)| status.is_none_or(|wanted| s == wanted))
+            .map(|(_, n)| n)
+            .sum()
     }
 }
 
@@ -282,7 +289,6 @@ impl Client {
         if let Some(etag) = etag {
             request = request.header(IF_NONE_MATCH, etag);
         }
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let response = match request.send().await {
             Ok(response) => response,
             Err(err) => {
@@ -306,7 +312,6 @@ impl Client {
             "GitHub response"
         );
         if status == StatusCode::NOT_MODIFIED {
-            self.stats.not_modified.fetch_add(1, Ordering::Relaxed);
             return Attempt::Done(Fetched::NotModified);
         }
         let body = match response.bytes().await {

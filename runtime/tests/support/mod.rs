@@ -9,3 +9,12 @@ pub mod fake_tokens;
 pub mod influx;
 pub mod mysql;
 pub mod promtool;
+
+/// Sends SIGTERM to process `pid`, as Kubernetes does on a rollout (std can only SIGKILL).
+pub fn terminate(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM {pid} failed");
+}
