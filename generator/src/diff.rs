@@ -35,7 +35,9 @@ impl Side {
         Ok(side)
     }
 
-    /// Builds a side from rendered YAML text (any number of documents).
+    /// Builds a side from rendered YAML text: one or more Kubernetes objects. Text that
+    /// holds none (an empty file, a config of another tool, prose) is refused, because
+    /// comparing with it would report every object as added.
     pub fn from_manifests(text: &str, origin: &Path) -> Result<Self, String> {
         let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
             format!(
@@ -45,9 +47,21 @@ impl Side {
             )
         })?;
         let mut side = Self::default();
-        for doc in docs.into_iter().filter(|d| !d.is_null()) {
-            let (id, yaml) = canonical(&doc).map_err(|e| format!("{}: {e}", origin.display()))?;
+        for (index, doc) in docs.into_iter().filter(|d| !d.is_null()).enumerate() {
+            let (id, yaml) = canonical(&doc).map_err(|e| {
+                format!(
+                    "{}: document {}: {e}; not a rendered manifest",
+                    origin.display(),
+                    index + 1
+                )
+            })?;
             side.insert(id, yaml, check::labels_of(&doc));
+        }
+        if side.order.is_empty() {
+            return Err(format!(
+                "{}: holds no Kubernetes object; not a rendered manifest",
+                origin.display()
+            ));
         }
         Ok(side)
     }
@@ -81,7 +95,15 @@ impl Side {
 /// anything else as sorted JSON-style YAML. Secret values are masked here, before any
 /// comparison or output can see them.
 fn canonical(doc: &Value) -> Result<(String, String), String> {
-    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("Unknown");
+    if !doc.is_object() {
+        return Err("is not a mapping".to_owned());
+    }
+    let Some(kind) = doc.get("kind").and_then(Value::as_str) else {
+        return Err("has no kind".to_owned());
+    };
+    if doc.get("apiVersion").and_then(Value::as_str).is_none() {
+        return Err(format!("a {kind} document has no apiVersion"));
+    }
     let name = doc
         .pointer("/metadata/name")
         .and_then(Value::as_str)

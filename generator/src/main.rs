@@ -99,6 +99,18 @@ impl Failure {
             lines: vec![format!("error: {}", message.into())],
         }
     }
+
+    /// The same failure with one more line of explanation after its own.
+    fn with_note(mut self, note: String) -> Self {
+        self.lines.push(note);
+        self
+    }
+
+    /// For `diff`, where 1 means "changes": any failure to compare is 2.
+    fn cannot_compare(mut self) -> Self {
+        self.code = 2;
+        self
+    }
 }
 
 fn main() -> ExitCode {
@@ -172,30 +184,50 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             from,
             selector,
             color,
-        } => {
-            let selector = parse_selector(selector.as_deref())?;
-            let objects = render(&config)?;
-            let keep = |o: &&Checked| selector.matches(&o.labels);
-            let new_objects: Vec<&Checked> = objects.iter().filter(keep).collect();
-            let new = Side::from_checked(&new_objects).map_err(Failure::usage)?;
-            let mut old = old_side(&from, &config)?;
-            old.retain_labels(|labels| selector.matches(labels));
-            let use_color = match color {
-                ColorChoice::Always => true,
-                ColorChoice::Never => false,
-                ColorChoice::Auto => {
-                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-                }
-            };
-            let report = velogen::diff::diff(&old, &new, Style { color: use_color });
-            print!("{}", report.text);
-            eprintln!(
-                "{} changed, {} added, {} removed",
-                report.changed, report.added, report.removed
-            );
-            Ok(u8::from(report.has_changes()))
-        }
+        } => diff(&config, &from, selector.as_deref(), color).map_err(Failure::cannot_compare),
     }
+}
+
+/// `velogen diff`. Exit 1 means "there are changes to apply", so a CI step may act on it:
+/// every way of failing to compare (either config invalid, OLD missing or not a render, a
+/// git revision without the file, a template defect) must be 2 instead, with nothing on
+/// stdout. The caller maps every [`Failure`] of this function to 2.
+fn diff(
+    config: &ConfigArgs,
+    from: &str,
+    selector: Option<&str>,
+    color: ColorChoice,
+) -> Result<u8, Failure> {
+    let selector = parse_selector(selector)?;
+    let objects = render(config).map_err(|f| {
+        f.with_note(format!(
+            "(the new config {} is invalid; nothing was compared)",
+            config.config.display()
+        ))
+    })?;
+    let keep = |o: &&Checked| selector.matches(&o.labels);
+    let new_objects: Vec<&Checked> = objects.iter().filter(keep).collect();
+    let new = Side::from_checked(&new_objects).map_err(Failure::usage)?;
+    let mut old = old_side(from, config)?;
+    old.retain_labels(|labels| selector.matches(labels));
+    let use_color = match color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    let report = velogen::diff::diff(&old, &new, Style { color: use_color });
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(report.text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))?;
+    eprintln!(
+        "{} changed, {} added, {} removed",
+        report.changed, report.added, report.removed
+    );
+    Ok(u8::from(report.has_changes()))
 }
 
 fn parse_selector(text: Option<&str>) -> Result<Selector, Failure> {
@@ -259,12 +291,8 @@ fn old_side(from: &str, config: &ConfigArgs) -> Result<Side, Failure> {
     if let Some(rev) = from.strip_prefix("git:") {
         let text = git_show(rev, &config.config)?;
         let label = PathBuf::from(format!("{}@{rev}", config.config.display()));
-        let valid = load_text(&label, &text).map_err(|mut f| {
-            f.code = 2;
-            f.lines
-                .push(format!("(the config at git revision {rev} is invalid)"));
-            f
-        })?;
+        let valid = load_text(&label, &text)
+            .map_err(|f| f.with_note(format!("(the config at git revision {rev} is invalid)")))?;
         let objects = render_valid(&valid, config)?;
         return Side::from_checked(&objects.iter().collect::<Vec<_>>()).map_err(Failure::usage);
     }
@@ -276,6 +304,11 @@ fn old_side(from: &str, config: &ConfigArgs) -> Result<Side, Failure> {
             .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
             .collect();
         entries.sort();
+        if entries.is_empty() {
+            return Err(Failure::usage(format!(
+                "{from} holds no .yaml files; not a folder written by `velogen render -o`"
+            )));
+        }
         let mut side = Side::default();
         for file in entries {
             let text = std::fs::read_to_string(&file)
@@ -287,10 +320,8 @@ fn old_side(from: &str, config: &ConfigArgs) -> Result<Side, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::usage(format!("cannot read {from}: {e}")))?;
     if looks_like_config(&text) {
-        let valid = load_text(path, &text).map_err(|mut f| {
-            f.code = 2;
-            f
-        })?;
+        let valid = load_text(path, &text)
+            .map_err(|f| f.with_note(format!("(the old config --from {from} is invalid)")))?;
         let objects = render_valid(&valid, config)?;
         return Side::from_checked(&objects.iter().collect::<Vec<_>>()).map_err(Failure::usage);
     }

@@ -28,6 +28,25 @@ fn diff_config(tmp: &tempfile::TempDir, config: &str, from: &str) -> Output {
     velogen(&["diff", "-c", new.to_str().expect("utf-8"), "--from", from])
 }
 
+/// Runs git in `repo` with a fixed identity, and asserts it succeeded.
+fn git(repo: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(repo)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_CEILING_DIRECTORIES", repo.parent().unwrap_or(repo))
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -95,37 +114,150 @@ fn changes_exit_1_and_show_a_unified_diff_per_object() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 changed, 0 added, 0 removed"));
 }
 
+/// Asserts the diff failed to compare: exit 2 (never 1, which a CI step reads as "changes
+/// to apply"), nothing on stdout, and `needle` in what it says.
+fn assert_cannot_compare(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "printed on stdout: {}", text(out));
+    assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+}
+
 #[test]
-fn errors_exit_2() {
-    for args in [
-        vec!["diff", "--from", "no-such-file.yaml"],
-        vec!["diff", "--from", "tests/golden/bad/many-errors.yaml"],
-        vec!["diff", "--from", "git:no-such-revision-anywhere"],
-        vec![
-            "diff",
-            "-c",
-            "tests/golden/bad/unknown-key.yaml",
-            "--from",
-            "config.yaml",
-        ],
+fn an_invalid_new_config_is_exit_2() {
+    let out = velogen(&[
+        "diff",
+        "-c",
+        "tests/golden/bad/unknown-key.yaml",
+        "--from",
+        "config.yaml",
+    ]);
+    assert_cannot_compare(&out, "unknown key");
+    assert_cannot_compare(&out, "the new config");
+    let out = velogen(&["diff", "-c", "no-such-config.yaml", "--from", "config.yaml"]);
+    assert_cannot_compare(&out, "cannot read no-such-config.yaml");
+}
+
+#[test]
+fn an_invalid_old_config_is_exit_2() {
+    let out = velogen(&["diff", "--from", "tests/golden/bad/many-errors.yaml"]);
+    assert_cannot_compare(
+        &out,
+        "the old config --from tests/golden/bad/many-errors.yaml",
+    );
+}
+
+#[test]
+fn a_missing_from_is_exit_2() {
+    let out = velogen(&["diff", "--from", "no-such-file.yaml"]);
+    assert_cannot_compare(&out, "cannot read no-such-file.yaml");
+}
+
+#[test]
+fn an_unreadable_from_is_exit_2() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let binary = tmp.path().join("render.yaml");
+    std::fs::write(&binary, b"kind: \xff\xfe\x00 not text").expect("write");
+    assert_cannot_compare(
+        &velogen(&["diff", "--from", binary.to_str().expect("utf-8")]),
+        "cannot read",
+    );
+    // A folder whose `.yaml` entry cannot be read as a file.
+    let folder = tmp.path().join("rendered");
+    std::fs::create_dir_all(folder.join("service.yaml")).expect("mkdir");
+    assert_cannot_compare(
+        &velogen(&["diff", "--from", folder.to_str().expect("utf-8")]),
+        "service.yaml",
+    );
+}
+
+#[test]
+fn a_from_that_is_not_a_render_is_exit_2() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for (name, content, needle) in [
+        ("empty.yaml", "", "holds no Kubernetes object"),
+        (
+            "comments.yaml",
+            "# nothing here\n---\n",
+            "holds no Kubernetes object",
+        ),
+        ("other.yaml", "foo: bar\n", "has no kind"),
+        ("list.yaml", "- a\n- b\n", "is not a mapping"),
+        (
+            "noversion.yaml",
+            "kind: Service\nmetadata: {name: x}\n",
+            "no apiVersion",
+        ),
+        ("broken.yaml", "kind: [unclosed\n", "not valid YAML"),
     ] {
-        let out = velogen(&args);
-        let code = out.status.code();
-        // An invalid *current* config is exit 1 (invalid config) for render; for diff both
-        // sides must render, and any failure to compare is exit 2 except that one.
-        let expected = if args.contains(&"-c") {
-            Some(1)
-        } else {
-            Some(2)
-        };
-        assert_eq!(
-            code,
-            expected,
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let file = tmp.path().join(name);
+        std::fs::write(&file, content).expect("write");
+        assert_cannot_compare(
+            &velogen(&["diff", "--from", file.to_str().expect("utf-8")]),
+            needle,
         );
-        assert!(out.stdout.is_empty(), "{args:?}");
     }
+    assert_cannot_compare(&velogen(&["diff", "--from", "README.md"]), "README.md");
+    let empty = tmp.path().join("empty-folder");
+    std::fs::create_dir(&empty).expect("mkdir");
+    assert_cannot_compare(
+        &velogen(&["diff", "--from", empty.to_str().expect("utf-8")]),
+        "holds no .yaml files",
+    );
+}
+
+#[test]
+fn a_git_revision_without_the_config_is_exit_2() {
+    // The project's own checkout may be a shallow clone: use a repository of our own.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = tmp.path();
+    let config =
+        std::fs::read_to_string(root().join("tests/golden/minimal/config.yaml")).expect("config");
+    std::fs::write(repo.join("config.yaml"), &config).expect("write");
+    // Not a git repository at all.
+    assert_cannot_compare(
+        &velogen_in(repo, &["diff", "--from", "git:HEAD"]),
+        "git show HEAD:./config.yaml failed",
+    );
+    git(repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("other.txt"), "x").expect("write");
+    git(repo, &["add", "other.txt"]);
+    git(repo, &["commit", "-q", "-m", "first"]);
+    // A revision that does not exist, and one that lacks the file.
+    assert_cannot_compare(
+        &velogen_in(repo, &["diff", "--from", "git:no-such-revision"]),
+        "no-such-revision",
+    );
+    assert_cannot_compare(
+        &velogen_in(repo, &["diff", "--from", "git:HEAD"]),
+        "git show HEAD:./config.yaml failed",
+    );
+    // An invalid config at that revision.
+    std::fs::write(repo.join("config.yaml"), "projects: {demo: {}}\n").expect("write");
+    git(repo, &["add", "config.yaml"]);
+    git(repo, &["commit", "-q", "-m", "broken"]);
+    std::fs::write(repo.join("config.yaml"), &config).expect("write");
+    assert_cannot_compare(
+        &velogen_in(repo, &["diff", "--from", "git:HEAD"]),
+        "(the config at git revision HEAD is invalid)",
+    );
+}
+
+#[test]
+fn a_failing_template_is_exit_2() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let original =
+        std::fs::read_to_string(root().join("templates/influxdb.yaml.j2")).expect("template");
+    let broken = original.replacen("  replicas: 1", "  replicass: 1", 1);
+    assert_ne!(original, broken);
+    std::fs::write(tmp.path().join("influxdb.yaml.j2"), broken).expect("write");
+    let dir = tmp.path().to_str().expect("utf-8");
+    let out = velogen(&["diff", "--templates", dir, "--from", "config.yaml"]);
+    assert_cannot_compare(&out, "replicass");
+    // A template that does not even parse.
+    std::fs::write(tmp.path().join("influxdb.yaml.j2"), "{% if %}").expect("write");
+    let out = velogen(&["diff", "--templates", dir, "--from", "config.yaml"]);
+    assert_cannot_compare(&out, "influxdb.yaml.j2");
 }
 
 #[test]
@@ -241,22 +373,7 @@ namespace: metrics
 fn from_git_ref_renders_the_config_as_it_was() {
     let tmp = tempfile::tempdir().expect("tmp");
     let repo = tmp.path();
-    let git = |args: &[&str]| {
-        let status = Command::new("git")
-            .args(args)
-            .current_dir(repo)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .expect("git runs");
-        assert!(
-            status.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&status.stderr)
-        );
-    };
+    let git = |args: &[&str]| git(repo, args);
     git(&["init", "-q", "-b", "main"]);
     let config =
         std::fs::read_to_string(root().join("tests/golden/minimal/config.yaml")).expect("config");
