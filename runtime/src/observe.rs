@@ -55,9 +55,12 @@ pub fn escape_label(value: &str) -> String {
 }
 
 /// Binds `addr` and serves `/healthz`, `/livez` and `/metrics` from `probe` until the process ends.
-/// Binding fails before any work starts, so a wrong address is an immediate error.
+/// Binding fails before any work starts, so a wrong address is an immediate error. Port 0
+/// picks a free port; the log line names the address actually bound, so whoever started the
+/// process (a test, a sidecar) learns it without racing for a port.
 pub async fn serve(addr: SocketAddr, probe: Arc<dyn Probe>) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving /healthz and /metrics");
     tokio::spawn(async move {
         loop {

@@ -650,56 +650,44 @@ async fn serves_healthz_and_metrics_while_looping() {
                 },
             ),
         );
-        // A first round slow enough to be seen in progress.
-        s.latency
-            .insert("/repos/velo/watched/".into(), Duration::from_millis(150));
     });
+    // The first round's requests wait until the test has seen it in progress.
+    let (open, gate) = tokio::sync::watch::channel(false);
+    fake.with(|s| s.gate = Some(gate));
     let dir = tempfile::tempdir().expect("tempdir");
     let token = token_file(&dir);
-    let addr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-        probe.local_addr().expect("addr").to_string()
-    };
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_velodrome"))
-        .args([
-            "fetcher",
-            "--repository",
-            "velo/watched",
-            "--interval",
-            "1s",
-            "--mysql-url",
-            &db,
-        ])
-        .arg("--token-file")
-        .arg(&token)
-        .args(["--github-url", &fake.url, "--listen", &addr])
-        .env("VELODROME_LOG", "warn")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn velodrome");
-    let started = std::time::Instant::now();
-    // During the first round: alive, not ready.
-    let (mut early_ready, mut early_live) = (None, None);
-    while started.elapsed() < Duration::from_secs(10) && early_live.is_none() {
-        early_live = http_get(&addr, "/livez").await.map(|h| h.0);
-        early_ready = http_get(&addr, "/healthz").await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let mut metrics = String::new();
-    while started.elapsed() < Duration::from_secs(30) {
-        if let Some((_, body)) = http_get(&addr, "/metrics").await {
-            metrics = body;
-            if metrics.contains(
-                "velodrome_fetcher_rounds_total{repository=\"velo/watched\",result=\"ok\"} 2",
-            ) {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut child = support::process::Watched::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_velodrome"))
+            .args([
+                "fetcher",
+                "--repository",
+                "velo/watched",
+                "--interval",
+                "1s",
+                "--mysql-url",
+                &db,
+            ])
+            .arg("--token-file")
+            .arg(&token)
+            .args(["--github-url", &fake.url, "--listen", "127.0.0.1:0"])
+            .env(
+                "VELODROME_LOG",
+                "warn,velodrome::observe=info,velodrome::fetcher=info",
+            ),
+        "velodrome fetcher",
+    );
+    let addr = child.listening_addr().await;
+    // During the first round (its first request is held): alive, not ready.
+    let early_live = http_get(&addr, "/livez").await.map(|h| h.0);
+    let early_ready = http_get(&addr, "/healthz").await;
+    open.send(true).expect("the fake is running");
+    // Two rounds done, as the fetcher logs them (after counting them).
+    child.wait_for_lines("round done", 2).await;
+    let (_, metrics) = http_get(&addr, "/metrics")
+        .await
+        .unwrap_or_else(|| panic!("/metrics at {addr} answers; log:\n{}", child.log()));
     let health = http_get(&addr, "/healthz").await;
-    child.kill().expect("stop the fetcher");
-    let _ = child.wait();
+    drop(child);
     assert_eq!(health.map(|h| h.0), Some("HTTP/1.1 200 OK".to_owned()));
     assert_eq!(early_live.as_deref(), Some("HTTP/1.1 200 OK"));
     let early_ready = early_ready.expect("healthz answered");

@@ -214,8 +214,10 @@ async fn sigterm_commits_the_page_in_flight_and_exits_zero() {
     // Only the request in flight finishes after the signal; no new page is started.
     let after_signal = fake.log().len() - seen_at_signal;
     assert!(after_signal <= 1, "{after_signal} requests after SIGTERM");
+    // Promptly: the uninterrupted backfill takes a minute at this latency; the bound is
+    // loose so that a loaded machine cannot fail it.
     assert!(
-        stopped_after < Duration::from_secs(5),
+        stopped_after < Duration::from_secs(20),
         "took {stopped_after:?} to stop"
     );
     let stopped_requests = data_requests(&fake);

@@ -10,9 +10,8 @@
 
 mod support;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::fake_tokens::{Account, FakeTokens, Limit};
@@ -272,12 +271,7 @@ async fn loops_every_interval_without_spinning_and_fails_when_no_token_works() {
     let accounts = accounts();
     let fake = FakeTokens::start(accounts.clone()).await;
 
-    // Loop with the shortest interval for ~3.5 s, then SIGTERM.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    // Loop with the shortest interval until three rounds are done, then SIGTERM.
     let mut cmd = command(&fake, &influx, "tc_loop", &files);
     cmd.args([
         "--interval",
@@ -285,14 +279,14 @@ async fn loops_every_interval_without_spinning_and_fails_when_no_token_works() {
         "--log-format",
         "json",
         "--listen",
-        &listen,
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn velodrome");
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+        "127.0.0.1:0",
+    ]);
+    let started = Instant::now();
+    let mut child = support::process::Watched::spawn(&mut cmd, "velodrome token-counter");
+    let listen = child.listening_addr().await;
     // /healthz is ready after the first written round; /metrics is valid Prometheus text
     // that counts the revoked token's failures by index, never by its text.
+    child.wait_for_lines("round done", 1).await;
     let (health_status, _) = http_get(&listen, "/healthz").await;
     assert!(health_status.contains("200"), "healthz: {health_status}");
     let (metrics_status, metrics) = http_get(&listen, "/metrics").await;
@@ -307,39 +301,24 @@ async fn loops_every_interval_without_spinning_and_fails_when_no_token_works() {
         "{metrics}"
     );
     support::promtool::check_metrics(&metrics);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    child.wait_for_lines("round done", 3).await;
     support::terminate(child.id());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("token-counter did not stop within 10 s of SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let mut stderr = String::new();
-    let mut stdout = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        pipe.read_to_string(&mut stderr).expect("read stderr");
-    }
-    if let Some(mut pipe) = child.stdout.take() {
-        pipe.read_to_string(&mut stdout).expect("read stdout");
-    }
-    assert_no_token("stdout", &stdout);
-    assert_no_token("stderr", &stderr);
+    let status = child.wait_exit().await;
+    let elapsed = started.elapsed();
+    let stderr = child.log();
+    assert_no_token("output", &stderr);
     assert!(
         status.success(),
         "SIGTERM stops it cleanly: {status:?}\n{stderr}"
     );
 
-    // Rounds at 0, 1, 2, 3 s: one /rate_limit per token per round, /user once per good
-    // token, and the revoked token is tried once per round, not in a loop.
+    // A round a second, no more (no busy loop): one /rate_limit per token per round,
+    // /user once per good token, and the revoked token is tried once per round.
     let rounds = fake.count("/rate_limit", Some(0));
-    assert!((3..=5).contains(&rounds), "rounds: {rounds}\n{stderr}");
+    assert!(
+        rounds >= 3 && rounds as u64 <= elapsed.as_secs() + 1,
+        "{rounds} rounds in {elapsed:?}\n{stderr}"
+    );
     assert_eq!(fake.count("/rate_limit", Some(1)), rounds);
     assert_eq!(fake.count("/rate_limit", None), rounds);
     assert_eq!(fake.count("/user", Some(0)), 1);
@@ -457,8 +436,9 @@ async fn influxdb_down_means_no_token_succeeded() {
         stderr.contains("cannot write to InfluxDB"),
         "the lost write is logged:\n{stderr}"
     );
-    // Bounded retries: the round ends in seconds, not minutes.
-    assert!(started.elapsed() < Duration::from_secs(15), "{stderr}");
+    // Bounded retries: the round ends in seconds, not minutes (loose bound: a loaded
+    // machine only makes it slower).
+    assert!(started.elapsed() < Duration::from_secs(45), "{stderr}");
     assert_eq!(fake.log().len(), 5, "{:?}", fake.log());
 }
 

@@ -1238,45 +1238,30 @@ async fn interval_rounds_read_only_new_rows() {
     let Some(influx) = support::influx::start().await else {
         return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
     let data = generate(11, 300, 3_000);
     load(&fx.pool, &data).await;
     let metrics = write_metrics(fx.dir.path(), "k.yaml", KUBERNETES_METRICS);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_velodrome"))
-        .args(["transform", "--repository", REPO, "--metrics-file"])
-        .arg(&metrics)
-        .args(["--mysql-url", &fx.url, "--influx-url", &influx.url])
-        .args(["--influx-database", "live", "--interval", "1s"])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(fx.dir.path().join("log")).expect("log file"))
-        .env("RUST_LOG", "info")
-        .spawn()
-        .expect("start velodrome");
-    let wait_for = |want: usize| {
-        let influx = &influx;
-        async move {
-            for _ in 0..200 {
-                let n: usize = snapshot(influx, "live")
-                    .await
-                    .iter()
-                    .map(|(_, p)| p.len())
-                    .sum();
-                if n >= want {
-                    return n;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            0
-        }
-    };
-    let first = wait_for(1).await;
+    let mut child = support::process::Watched::spawn(
+        Command::new(env!("CARGO_BIN_EXE_velodrome"))
+            .args(["transform", "--repository", REPO, "--metrics-file"])
+            .arg(&metrics)
+            .args(["--mysql-url", &fx.url, "--influx-url", &influx.url])
+            .args(["--influx-database", "live", "--interval", "1s"])
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "info"),
+        "velodrome transform",
+    );
+    let addr = child.listening_addr().await;
+    // The first round is complete when it says so; then add rows at and after the last
+    // second of history.
+    const DONE: &str = "transform round done";
+    child.wait_for_lines(DONE, 1).await;
+    let first: usize = snapshot(&influx, "live")
+        .await
+        .iter()
+        .map(|(_, p)| p.len())
+        .sum();
     assert!(first > 0, "first round wrote points");
-    // Let the first round finish, then add rows at and after the last second of history.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let last = data
         .events
         .iter()
@@ -1336,16 +1321,17 @@ async fn interval_rounds_read_only_new_rows() {
         ],
     )
     .await;
-    let before: usize = snapshot(&influx, "live")
+    // A round that starts after the insert has read the new rows.
+    let rounds = child.count_lines(DONE);
+    child.wait_for_lines(DONE, rounds + 2).await;
+    let after: usize = snapshot(&influx, "live")
         .await
         .iter()
         .map(|(_, p)| p.len())
         .sum();
-    let after = wait_for(before + 8).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     // The probes of the rendered Deployment, and Prometheus' view.
     let get = |path: &str| {
-        let url = format!("http://127.0.0.1:{port}{path}");
+        let url = format!("http://{addr}{path}");
         async move {
             let response = reqwest::Client::new().get(url).send().await.expect("GET");
             (
@@ -1363,11 +1349,10 @@ async fn interval_rounds_read_only_new_rows() {
     );
     assert_eq!(get("/nope").await.0, 404);
     support::promtool::check_metrics(&metrics_text);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert!(
-        after >= before + 8,
-        "new rows were picked up ({before} -> {after})"
+        after >= first + 8,
+        "new rows were picked up ({first} -> {after})"
     );
     ok(&transform(&fx, Some((&influx, "full")), &metrics, &[]));
     assert_eq!(

@@ -115,6 +115,9 @@ pub struct State {
     pub remaining: u64,
     /// Extra latency for requests whose path starts with the key (a slow repository).
     pub latency: HashMap<String, std::time::Duration>,
+    /// While this holds `false`, every answer waits: a test can look at a client in the
+    /// middle of its first request, for as long as it needs, without racing a clock.
+    pub gate: Option<tokio::sync::watch::Receiver<bool>>,
     data_requests: usize,
     rng: u64,
     replay: HashMap<(String, u32), Recorded>,
@@ -486,6 +489,7 @@ impl FakeGithub {
             token: token.to_owned(),
             remaining: 5000,
             latency: HashMap::new(),
+            gate: None,
             data_requests: 0,
             rng: 0x9e37_79b9_7f4a_7c15,
             replay: HashMap::new(),
@@ -601,6 +605,10 @@ async fn serve(
                 (decode(k), decode(v))
             })
             .collect();
+        let gate = state.lock().unwrap_or_else(|e| e.into_inner()).gate.clone();
+        if let Some(mut gate) = gate {
+            let _ = gate.wait_for(|open| *open).await;
+        }
         let (status, body, mut extra, cut, delay) = {
             let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
             let delay = s

@@ -1,35 +1,27 @@
-//! A private `influxd` (Debian's influxdb 1.x package) per test: free loopback ports, a
-//! temporary data folder, stopped by PID when the handle drops.
+//! A private `influxd` (Debian's influxdb 1.x package) per test, on ports it picks itself,
+//! with a temporary data folder, stopped when the handle drops.
+//!
+//! influxd binds port 0 and the harness reads the port from its "Listening on HTTP" log
+//! line, so tests started at the same moment never race for a port. A start that fails
+//! (influxd exits first) is retried a few times, then fails with influxd's own log.
 //!
 //! Missing binary: the test is skipped with a message, unless VELODROME_REQUIRE_SERVICES=1.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use super::mysql::services_required;
+use super::process::{Watched, loopback_addr};
 
-/// A running influxd; killed (by its own PID) on drop.
+/// Starts tried before giving up (each with a fresh data folder).
+const ATTEMPTS: usize = 3;
+
+/// A running influxd; killed on drop.
 pub struct InfluxServer {
-    child: Child,
+    process: Watched,
     /// Base URL, `http://127.0.0.1:PORT`.
     pub url: String,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for InfluxServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 fn influxd_binary() -> Option<PathBuf> {
@@ -56,50 +48,66 @@ pub async fn start() -> Option<InfluxServer> {
         eprintln!("skipping: influxd is not installed (apt-get install influxdb)");
         return None;
     };
+    let mut failures = Vec::new();
+    for attempt in 1..=ATTEMPTS {
+        match start_once(&binary).await {
+            Ok(server) => return Some(server),
+            Err(why) => failures.push(format!("attempt {attempt}: {why}")),
+        }
+    }
+    panic!(
+        "influxd did not start in {ATTEMPTS} attempts:\n{}",
+        failures.join("\n\n")
+    );
+}
+
+async fn start_once(binary: &std::path::Path) -> Result<InfluxServer, String> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let http = free_port();
-    let rpc = free_port();
     let root = dir.path().display().to_string();
     let config = format!(
         "reporting-disabled = true\n\
-         bind-address = \"127.0.0.1:{rpc}\"\n\
+         bind-address = \"127.0.0.1:0\"\n\
          [meta]\n  dir = \"{root}/meta\"\n\
          [data]\n  dir = \"{root}/data\"\n  wal-dir = \"{root}/wal\"\n  query-log-enabled = false\n\
-         [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n\
+         [http]\n  bind-address = \"127.0.0.1:0\"\n  log-enabled = false\n\
          [ifql]\n  enabled = false\n\
          [monitor]\n  store-enabled = false\n\
          [continuous_queries]\n  enabled = false\n"
     );
     let config_path = dir.path().join("influxdb.conf");
     std::fs::write(&config_path, config).expect("write influxdb.conf");
-    let log = std::fs::File::create(dir.path().join("influxd.log")).expect("log file");
-    let child = Command::new(&binary)
-        .arg("-config")
-        .arg(&config_path)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log handle"))
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|err| panic!("cannot start {}: {err}", binary.display()));
-    let server = InfluxServer {
-        child,
-        url: format!("http://127.0.0.1:{http}"),
-        _dir: dir,
-    };
-    let client = influxdb::Client::new(server.url.clone(), "_internal");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if client.ping().await.is_ok() {
-            return Some(server);
-        }
-        if Instant::now() > deadline {
-            panic!("influxd at {} did not answer /ping within 30 s", server.url);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut process = Watched::spawn(
+        Command::new(binary).arg("-config").arg(&config_path),
+        "influxd",
+    );
+    let addr = process
+        .try_wait_for("its \"Listening on HTTP\" line", |line| {
+            line.contains("Listening on HTTP")
+                .then(|| loopback_addr(line))
+                .flatten()
+        })
+        .await?;
+    let url = format!("http://{addr}");
+    let client = influxdb::Client::new(url.clone(), "_internal");
+    if let Err(err) = client.ping().await {
+        return Err(format!(
+            "influxd said it listens on {addr} but /ping failed: {err}; its log ends:\n{}",
+            process.tail()
+        ));
     }
+    Ok(InfluxServer {
+        process,
+        url,
+        _dir: dir,
+    })
 }
 
 impl InfluxServer {
+    /// What influxd has logged so far (for failure messages).
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
     /// Runs an InfluxQL statement on `database` (POST, so it may change data).
     pub async fn execute(&self, database: &str, statement: &str) {
         let client = influxdb::Client::new(self.url.clone(), database);

@@ -8,6 +8,7 @@ pub mod fake_github;
 pub mod fake_tokens;
 pub mod influx;
 pub mod mysql;
+pub mod process;
 pub mod promtool;
 
 /// Sends SIGTERM to process `pid`, as Kubernetes does on a rollout (std can only SIGKILL).

@@ -18,7 +18,8 @@ fn server_url() -> String {
     }
 }
 
-/// Creates (dropping any leftover) a database named `vt_<name>` and returns its URL, or
+/// Creates (dropping any leftover) a database named `vt_<name>` (prefix from
+/// `VELODROME_TEST_DB_PREFIX`) and returns its URL, or
 /// `None` when no server answers and services are not required.
 pub async fn fresh_database(name: &str) -> Option<String> {
     let server = server_url();
@@ -35,8 +36,10 @@ pub async fn fresh_database(name: &str) -> Option<String> {
             return None;
         }
     };
+    // VELODROME_TEST_DB_PREFIX keeps two checkouts testing on one server apart.
+    let prefix = std::env::var("VELODROME_TEST_DB_PREFIX").unwrap_or_else(|_| "vt_".to_owned());
     let db = format!(
-        "vt_{}",
+        "{prefix}{}",
         name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
     );
     conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
