@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
+use velodrome_model::bots::Bots;
 use velodrome_model::metric::MetricSpec;
 use velodrome_model::names::{DnsLabel, RepoName};
 use velodrome_model::plan::{MetricEntry, TransformPlan};
@@ -34,6 +35,8 @@ pub struct Config {
     pub token_counter: Option<TokenCounter>,
     /// Requests and limits per component name.
     pub resources: BTreeMap<&'static str, Resources>,
+    /// Who is a bot, for every project's metrics and dashboards.
+    pub bots: Bots,
     /// Projects, sorted by name so output does not depend on key order.
     pub projects: Vec<Project>,
 }
@@ -250,10 +253,11 @@ pub const COMPONENTS: [&str; 8] = [
 ];
 
 impl Project {
-    /// The plan the project's transform Deployment runs.
-    pub fn transform_plan(&self) -> TransformPlan {
+    /// The plan the project's transform Deployment runs, with the config's bots.
+    pub fn transform_plan(&self, bots: &Bots) -> TransformPlan {
         TransformPlan {
             project: self.name.to_string(),
+            bots: bots.patterns().to_vec(),
             repositories: self
                 .repositories
                 .iter()

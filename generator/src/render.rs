@@ -467,11 +467,12 @@ fn project_context(
         })?;
         files.insert("prometheus".into(), json!({ "prometheus.yml": text }));
     }
-    let plan =
-        serde_saphyr::to_string(&project.transform_plan()).map_err(|e| RenderError::Serialize {
+    let plan = serde_saphyr::to_string(&project.transform_plan(&config.bots)).map_err(|e| {
+        RenderError::Serialize {
             what: "plan.yaml",
             message: e.to_string(),
-        })?;
+        }
+    })?;
     files.insert("transform".into(), json!({ "plan.yaml": plan }));
     let mut grafana = serde_json::Map::new();
     grafana.insert(

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
-use velodrome_model::metric::MetricSpec;
+use velodrome_model::bots::Bots;
+use velodrome_model::metric::{MetricSpec, PLUGINS};
 use velodrome_model::names::{DnsLabel, RepoName, dns_label_problem};
 
 use crate::diagnostics::{self, Diagnostic};
@@ -366,6 +367,7 @@ impl Checker<'_> {
         let transform_interval = interval("transform", "30m");
         let metric_sets = self.metric_sets(get(root, "metric-sets"));
         let resources = self.resources(get(root, "resources"));
+        let bots = self.bots(get(root, "bots"));
 
         let mut projects = Vec::new();
         let mut repo_owner: HashMap<String, String> = HashMap::new();
@@ -408,8 +410,28 @@ impl Checker<'_> {
             transform_interval,
             token_counter: token_counter?,
             resources,
+            bots: bots?,
             projects,
         })
+    }
+
+    /// `bots:`, compiled with the runtime's own code; an invalid pattern is reported at
+    /// its item.
+    fn bots(&mut self, value: Option<&Value>) -> Option<Bots> {
+        let Some(list) = value.and_then(Value::as_array) else {
+            return Some(Bots::default());
+        };
+        let patterns: Vec<String> = list
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect();
+        match Bots::parse(&patterns) {
+            Ok(bots) => Some(bots),
+            Err(err) => {
+                self.error(&format!("/bots/{}", err.index), err.to_string());
+                None
+            }
+        }
     }
 
     fn images(&mut self, value: Option<&Value>) -> Option<Images> {
@@ -591,8 +613,14 @@ impl Checker<'_> {
                     spec,
                 }),
                 Err(err) => {
+                    // An error about no single argument is about the plugin when the plugin
+                    // is unknown, and about the argument list otherwise.
+                    let known = PLUGINS.contains(&plugin.as_str());
                     let at = match err.arg {
                         Some(i) => format!("{metric_pointer}/args/{i}"),
+                        None if known && body.get("args").is_some() => {
+                            format!("{metric_pointer}/args")
+                        }
                         None if body.get("plugin").is_some() => format!("{metric_pointer}/plugin"),
                         None => metric_pointer.clone(),
                     };

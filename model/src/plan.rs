@@ -12,7 +12,7 @@ use crate::names::RepoName;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricEntry {
-    /// Plugin name; `count` is the only one.
+    /// Plugin name: `count` or `duration`.
     pub plugin: String,
     /// Plugin arguments, as on a command line.
     #[serde(default)]
@@ -28,4 +28,23 @@ pub struct TransformPlan {
     pub project: String,
     /// Repository -> metric name -> metric.
     pub repositories: BTreeMap<RepoName, BTreeMap<String, MetricEntry>>,
+    /// Login patterns of bots (see [`crate::bots`]). Written only when they differ from
+    /// [`crate::bots::DEFAULT_BOTS`], which a plan without the key means: plans rendered
+    /// before bots existed read the same, and a config that keeps the default renders the
+    /// same plan (and the same pod checksum) as before.
+    #[serde(default = "default_bots", skip_serializing_if = "is_default_bots")]
+    pub bots: Vec<String>,
+}
+
+fn default_bots() -> Vec<String> {
+    crate::bots::DEFAULT_BOTS
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect()
+}
+
+fn is_default_bots(bots: &[String]) -> bool {
+    bots.iter()
+        .map(String::as_str)
+        .eq(crate::bots::DEFAULT_BOTS)
 }

@@ -1,32 +1,23 @@
 //! Transform throughput: `cargo bench -p velodrome --bench transform [-- EVENTS]`.
 //!
 //! Feeds a synthetic Kubernetes-like history (100,000 issues and pull requests, 1,000,000
-//! events and comments by default, many in the same second) through the nine metrics of
-//! the legacy kubernetes config, on one thread, and prints events per second and the
-//! process's peak resident memory. The input is generated in small chunks so the memory
-//! figure is the engine's, not the input's. Not a timed test: numbers are printed, never
-//! asserted.
-
-#![allow(dead_code, unused_imports)]
-
-#[path = "../src/transform/engine.rs"]
-mod engine;
-#[path = "../src/influx/mod.rs"]
-mod influx;
-#[path = "../src/transform/output.rs"]
-mod output;
-#[path = "../src/transform/state.rs"]
-mod state;
+//! events and comments by default, many in the same second) through the Kubernetes metric
+//! set of the bundled config.yaml, on one thread, twice: its `count` metrics only (what the
+//! set held before `duration` existed), then the whole set. Prints events per CPU-second
+//! and the process's peak resident memory. The input is generated in small chunks so the
+//! memory figure is the engine's, not the input's. Not a timed test: numbers are printed,
+//! never asserted.
 
 use std::time::{Duration, Instant};
 
-use engine::{Item, Key, Kind, MetricEngine, Point};
-use output::{add_point, percentile_fields};
-use velodrome_model::metric::MetricSpec;
+use velodrome::influx;
+use velodrome::transform::{Computation, Item, Key, Kind, add_point, percentile_fields};
+use velodrome_model::bots::Bots;
+use velodrome_model::metric::{Marks, MetricSpec};
 
 /// The Kubernetes metric set, read from the bundled config.yaml (`metric-sets.kubernetes`)
-/// so the benchmark runs exactly what is deployed.
-fn kubernetes_metrics() -> Vec<(String, Vec<String>)> {
+/// so the benchmark runs exactly what is deployed: (name, plugin, args).
+fn kubernetes_metrics() -> Vec<(String, String, Vec<String>)> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config.yaml");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let config: serde_json::Value =
@@ -42,7 +33,8 @@ fn kubernetes_metrics() -> Vec<(String, Vec<String>)> {
                 .flatten()
                 .filter_map(|a| a.as_str().map(str::to_owned))
                 .collect();
-            (name.clone(), args)
+            let plugin = metric["plugin"].as_str().unwrap_or("count").to_owned();
+            (name.clone(), plugin, args)
         })
         .collect()
 }
@@ -130,6 +122,9 @@ impl History {
                     label: None,
                     actor: Some(issue.user.to_owned()),
                     body: String::new(),
+                    marks: Marks::default(),
+                    author_is_bot: false,
+                    actor_is_bot: false,
                 });
                 self.issues.push(issue);
                 continue;
@@ -188,6 +183,13 @@ impl History {
                 label: label.map(str::to_owned),
                 actor: Some(actor.to_owned()),
                 body: body.to_owned(),
+                // GitHub writes `closed` with `merged`; here a close is never a merge.
+                marks: Marks {
+                    responded: false,
+                    unmerged: issue.is_pr && event == "closed",
+                },
+                author_is_bot: false,
+                actor_is_bot: false,
             });
         }
     }
@@ -215,11 +217,11 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let specs: Vec<(String, MetricSpec, Vec<String>)> = kubernetes_metrics()
+    let all: Vec<(String, MetricSpec, Vec<String>)> = kubernetes_metrics()
         .into_iter()
-        .map(|(name, args)| {
+        .map(|(name, plugin, args)| {
             assert!(!args.is_empty(), "{name}: no args");
-            match MetricSpec::parse("count", &args) {
+            match MetricSpec::parse(&plugin, &args) {
                 Ok(spec) => {
                     let fields = percentile_fields(&spec);
                     (name, spec, fields)
@@ -228,86 +230,94 @@ fn main() {
             }
         })
         .collect();
+    let counts: Vec<(String, MetricSpec, Vec<String>)> = all
+        .iter()
+        .filter(|(_, spec, _)| spec.count().is_some())
+        .cloned()
+        .collect();
     let before = peak_rss_kib().unwrap_or(0);
-    for with_lines in [false, true] {
-        let mut engines: Vec<MetricEngine> =
-            specs.iter().map(|(_, s, _)| MetricEngine::new(s)).collect();
-        let mut history = History {
-            rng: Rng(0x2545_f491_4f6c_dd1d),
-            issues: Vec::new(),
-            issue_target: events / 10,
-            events_left: events,
-            time: 1_400_000_000,
-            next_id: 0,
-        };
-        let mut items = Vec::with_capacity(10_000);
-        let mut points: Vec<Point> = Vec::new();
-        let mut batch = influx::Batch::new(influx::Precision::Nanoseconds, 5_000);
-        let mut line_bytes = 0usize;
-        let mut total_points = 0usize;
-        let mut total_items = 0usize;
-        let mut busy = Duration::ZERO;
-        let mut cpu_ns = 0u64;
-        loop {
-            history.fill(&mut items, 10_000);
-            if items.is_empty() {
-                break;
-            }
-            total_items += items.len();
-            let started = Instant::now();
-            let cpu_started = thread_cpu_ns();
-            for item in &items {
-                for ((name, _, fields), engine) in specs.iter().zip(engines.iter_mut()) {
-                    engine.receive(item, &mut points);
-                    total_points += points.len();
-                    if with_lines {
-                        for point in points.iter() {
-                            let added =
-                                add_point(&mut batch, name, "kubernetes/kubernetes", point, fields);
-                            if let Err(err) = added {
-                                panic!("{err}");
-                            }
-                        }
-                        if batch.is_full() {
-                            line_bytes += batch.line_protocol().len();
-                            batch.clear();
-                        }
-                    }
-                    points.clear();
-                }
-            }
-            busy += started.elapsed();
-            cpu_ns += thread_cpu_ns().saturating_sub(cpu_started);
+    for (set, specs) in [("count metrics", &counts), ("whole set", &all)] {
+        for with_lines in [false, true] {
+            run(set, specs, events, with_lines);
         }
-        let seconds = busy.as_secs_f64();
-        let cpu_seconds = cpu_ns as f64 / 1e9;
-        let tracked: usize = engines.iter().map(MetricEngine::tracked_issues).sum();
-        println!(
-            "{}: {} items ({} events and comments, {} issues) x 9 metrics -> {} points in {:.3} s wall, {:.3} s CPU: {:.0} events per CPU-second ({:.0} per wall second){}; {} issue states held",
-            if with_lines {
-                "engine + line protocol"
-            } else {
-                "engine only"
-            },
-            total_items,
-            events,
-            history.issues.len(),
-            total_points,
-            seconds,
-            cpu_seconds,
-            events as f64 / cpu_seconds,
-            events as f64 / seconds,
-            if with_lines {
-                format!(" ({} MiB of line protocol)", line_bytes >> 20)
-            } else {
-                String::new()
-            },
-            tracked,
-        );
     }
     println!(
         "peak RSS: {} MiB (before the run: {} MiB)",
         peak_rss_kib().unwrap_or(0) / 1024,
         before / 1024
+    );
+}
+
+fn run(set: &str, specs: &[(String, MetricSpec, Vec<String>)], events: usize, with_lines: bool) {
+    let bots = Bots::default();
+    let mut computation = Computation::new(specs.iter().map(|(_, s, _)| s), &bots);
+    let mut history = History {
+        rng: Rng(0x2545_f491_4f6c_dd1d),
+        issues: Vec::new(),
+        issue_target: events / 10,
+        events_left: events,
+        time: 1_400_000_000,
+        next_id: 0,
+    };
+    let mut items = Vec::with_capacity(10_000);
+    let mut batch = influx::Batch::new(influx::Precision::Nanoseconds, 5_000);
+    let mut line_bytes = 0usize;
+    let mut total_points = 0usize;
+    let mut total_items = 0usize;
+    let mut busy = Duration::ZERO;
+    let mut cpu_ns = 0u64;
+    loop {
+        history.fill(&mut items, 10_000);
+        if items.is_empty() {
+            break;
+        }
+        total_items += items.len();
+        let started = Instant::now();
+        let cpu_started = thread_cpu_ns();
+        for item in &mut items {
+            let written = computation.receive(item, |index, point| {
+                total_points += 1;
+                if !with_lines {
+                    return Ok(());
+                }
+                let (name, _, fields) = &specs[index];
+                add_point(&mut batch, name, "kubernetes/kubernetes", point, fields)?;
+                if batch.is_full() {
+                    line_bytes += batch.line_protocol().len();
+                    batch.clear();
+                }
+                Ok::<(), influx::InfluxError>(())
+            });
+            if let Err(err) = written {
+                panic!("{err}");
+            }
+        }
+        busy += started.elapsed();
+        cpu_ns += thread_cpu_ns().saturating_sub(cpu_started);
+    }
+    let seconds = busy.as_secs_f64();
+    let cpu_seconds = cpu_ns as f64 / 1e9;
+    println!(
+        "{set}, {}: {} items ({} events and comments, {} issues) x {} metrics -> {} points in {:.3} s wall, {:.3} s CPU: {:.0} events per CPU-second ({:.0} per wall second){}; {} issue states held",
+        if with_lines {
+            "engine + line protocol"
+        } else {
+            "engine only"
+        },
+        total_items,
+        events,
+        history.issues.len(),
+        specs.len(),
+        total_points,
+        seconds,
+        cpu_seconds,
+        events as f64 / cpu_seconds,
+        events as f64 / seconds,
+        if with_lines {
+            format!(" ({} MiB of line protocol)", line_bytes >> 20)
+        } else {
+            String::new()
+        },
+        computation.tracked_issues(),
     );
 }

@@ -128,6 +128,11 @@ pub struct TransformArgs {
     /// The project plan rendered by velogen: every repository and metric of one project.
     #[arg(long, required_unless_present = "repository")]
     pub plan: Option<PathBuf>,
+    /// Login pattern of a bot for --metrics-file (a regular expression matched against
+    /// the whole login, any case); repeatable. Without it: every GitHub App (`.*\[bot\]`)
+    /// and the Kubernetes robot accounts. A --plan carries the config's own list.
+    #[arg(long, value_name = "PATTERN", conflicts_with = "plan")]
+    pub bot: Vec<String>,
     /// Print line protocol on stdout instead of writing to InfluxDB.
     #[arg(long)]
     pub dry_run: bool,

@@ -33,6 +33,10 @@
 //! Batches are bounded; after each written batch the marks advance, so a crash loses at
 //! most one batch of work and the same points are rewritten identically.
 
+mod annotate;
+mod compute;
+mod count;
+mod duration;
 mod engine;
 mod health;
 mod output;
@@ -47,6 +51,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use mysql_async::Pool;
+use velodrome_model::bots::Bots;
 use velodrome_model::metric::MetricSpec;
 use velodrome_model::names::RepoName;
 use velodrome_model::plan::{MetricEntry, TransformPlan};
@@ -54,9 +59,12 @@ use velodrome_model::plan::{MetricEntry, TransformPlan};
 use crate::cli::{Cli, TransformArgs};
 use crate::influx::{self, Batch, Influx, InfluxConfig, Precision};
 use crate::shutdown::Shutdown;
-use engine::{Item, Key, MetricEngine, Point};
-use output::{add_point, percentile_fields};
 use source::Watermark;
+
+// The computation, public for the benchmark (`benches/transform.rs`).
+pub use compute::Computation;
+pub use engine::{Item, Key, Kind, Point, Values};
+pub use output::{add_point, percentile_fields};
 
 /// Points per InfluxDB request.
 const DEFAULT_BATCH: usize = 5_000;
@@ -75,6 +83,14 @@ struct Metric {
 struct RepoPlan {
     repository: String,
     metrics: Vec<Metric>,
+    bots: Bots,
+}
+
+impl RepoPlan {
+    /// A fresh computation of every metric.
+    fn computation(&self) -> Computation {
+        Computation::new(self.metrics.iter().map(|m| &m.spec), &self.bots)
+    }
 }
 
 /// A configuration problem: reported, then exit code 2.
@@ -123,6 +139,7 @@ fn env_number(name: &str) -> Option<usize> {
 fn load_plans(args: &TransformArgs) -> Result<Vec<RepoPlan>, ConfigError> {
     let mut raw: Vec<(String, BTreeMap<String, MetricEntry>)> = Vec::new();
     let source;
+    let bot_patterns;
     if let Some(path) = &args.plan {
         source = path.display().to_string();
         let text = read(path)?;
@@ -131,6 +148,7 @@ fn load_plans(args: &TransformArgs) -> Result<Vec<RepoPlan>, ConfigError> {
         for (repo, metrics) in plan.repositories {
             raw.push((repo.key(), metrics));
         }
+        bot_patterns = plan.bots;
     } else {
         let (Some(repository), Some(path)) = (&args.repository, &args.metrics_file) else {
             return Err(ConfigError(
@@ -143,7 +161,14 @@ fn load_plans(args: &TransformArgs) -> Result<Vec<RepoPlan>, ConfigError> {
         let metrics: BTreeMap<String, MetricEntry> =
             serde_saphyr::from_str(&text).map_err(|err| ConfigError(format!("{source}: {err}")))?;
         raw.push((repo.key(), metrics));
+        bot_patterns = if args.bot.is_empty() {
+            Bots::default().patterns().to_vec()
+        } else {
+            args.bot.clone()
+        };
     }
+    let bots =
+        Bots::parse(&bot_patterns).map_err(|err| ConfigError(format!("{source}: bots: {err}")))?;
     let mut plans = Vec::new();
     let mut problems = Vec::new();
     for (repository, metrics) in raw {
@@ -155,7 +180,12 @@ fn load_plans(args: &TransformArgs) -> Result<Vec<RepoPlan>, ConfigError> {
             }
             match MetricSpec::parse(&entry.plugin, &entry.args) {
                 Ok(spec) => {
-                    let definition = spec.canonical();
+                    // A metric that bots change is recomputed when `bots:` changes.
+                    let mut definition = spec.canonical();
+                    if spec.uses_bots() {
+                        definition.push(' ');
+                        definition.push_str(&bots.canonical());
+                    }
                     let percentile_fields = percentile_fields(&spec);
                     parsed.push(Metric {
                         name,
@@ -179,6 +209,7 @@ fn load_plans(args: &TransformArgs) -> Result<Vec<RepoPlan>, ConfigError> {
         plans.push(RepoPlan {
             repository,
             metrics: parsed,
+            bots: bots.clone(),
         });
     }
     if !problems.is_empty() {
@@ -197,34 +228,31 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 async fn dry_run(pool: &Pool, plans: &[RepoPlan], batch_size: usize) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     for plan in plans {
-        let mut engines: Vec<MetricEngine> = plan
-            .metrics
-            .iter()
-            .map(|m| MetricEngine::new(&m.spec))
-            .collect();
-        let bodies = engines.iter().any(MetricEngine::reads_bodies);
+        let mut computation = plan.computation();
         let mut batch = Batch::new(Precision::Nanoseconds, batch_size);
-        let mut points = Vec::new();
         let mut conns = source::connections(pool).await.context("MySQL")?;
-        let mut items = source::open_items(&mut conns, &plan.repository, None, bodies)
-            .await
-            .context("reading rows")?;
-        while let Some(item) = source::next_item(&mut items)
+        let mut items = source::open_items(
+            &mut conns,
+            &plan.repository,
+            None,
+            computation.reads_bodies(),
+        )
+        .await
+        .context("reading rows")?;
+        while let Some(mut item) = source::next_item(&mut items)
             .await
             .context("reading rows")?
         {
-            for (metric, engine) in plan.metrics.iter().zip(engines.iter_mut()) {
-                engine.receive(&item, &mut points);
-                for point in points.drain(..) {
-                    add_point(
-                        &mut batch,
-                        &metric.name,
-                        &plan.repository,
-                        &point,
-                        &metric.percentile_fields,
-                    )?;
-                }
-            }
+            computation.receive(&mut item, |index, point| {
+                let metric = &plan.metrics[index];
+                add_point(
+                    &mut batch,
+                    &metric.name,
+                    &plan.repository,
+                    point,
+                    &metric.percentile_fields,
+                )
+            })?;
             if batch.is_full() {
                 print_batch(&stdout, &mut batch)?;
             }
@@ -248,7 +276,7 @@ fn print_batch(stdout: &std::io::Stdout, batch: &mut Batch) -> anyhow::Result<()
 
 /// The computation of one repository kept between rounds of one process.
 struct Live {
-    engines: Vec<MetricEngine>,
+    computation: Computation,
     position: Option<Key>,
     seen: i64,
     /// Items processed per UTC day (days since the epoch), stored after each round.
@@ -303,7 +331,7 @@ async fn run_rounds(
                 shutdown,
             };
             match round.run(live.take()).await {
-                Ok(Outcome::Done(state)) => *live = Some(state),
+                Ok(Outcome::Done(state)) => *live = Some(*state),
                 Ok(Outcome::Stopped) => {
                     tracing::info!(repository = %plan.repository, "stopped; written points and their watermarks are stored");
                     break;
@@ -358,7 +386,7 @@ struct Round<'a> {
 /// How a round ended.
 enum Outcome {
     /// Every row was read and every point written; the computation can continue.
-    Done(Live),
+    Done(Box<Live>),
     /// A stop was requested: the last full batch is written and its watermarks stored;
     /// the day counts stay those of the last complete round, so a restart continues from
     /// the marks instead of recomputing.
@@ -444,23 +472,14 @@ impl Round<'_> {
             modes.push(mode);
         }
         // Keep the in-memory computation when every metric continues from where it is.
-        let (mut engines, start, mut seen, mut days) = match previous {
+        let (mut computation, start, mut seen, mut days) = match previous {
             Some(live)
-                if live.engines.len() == modes.len()
+                if live.computation.len() == modes.len()
                     && modes.iter().all(|m| *m == Mode::Continue(live.position)) =>
             {
-                (live.engines, live.position, live.seen, live.days)
+                (live.computation, live.position, live.seen, live.days)
             }
-            _ => (
-                self.plan
-                    .metrics
-                    .iter()
-                    .map(|m| MetricEngine::new(&m.spec))
-                    .collect(),
-                None,
-                0,
-                BTreeMap::new(),
-            ),
+            _ => (self.plan.computation(), None, 0, BTreeMap::new()),
         };
         for (metric, mode) in self.plan.metrics.iter().zip(&modes) {
             let tags = [("repository", repository)];
@@ -477,9 +496,8 @@ impl Round<'_> {
                 .await
                 .with_context(|| format!("removing the old points of {}", metric.name))?;
         }
-        let bodies = engines.iter().any(MetricEngine::reads_bodies);
+        let bodies = computation.reads_bodies();
         let mut batch = Batch::new(Precision::Nanoseconds, self.batch_size);
-        let mut points: Vec<Point> = Vec::new();
         let mut position = start;
         let mut batches = 0usize;
         let mut written = 0usize;
@@ -503,7 +521,7 @@ impl Round<'_> {
         let mut items = source::open_items(&mut conns, repository, start, bodies)
             .await
             .context("reading rows")?;
-        while let Some(item) = source::next_item(&mut items)
+        while let Some(mut item) = source::next_item(&mut items)
             .await
             .context("reading rows")?
         {
@@ -522,7 +540,7 @@ impl Round<'_> {
             }
             position = Some(item.key);
             *days.entry(item.key.time.div_euclid(86_400)).or_insert(0) += 1;
-            self.receive(&item, &modes, &mut engines, &mut points, &mut batch)?;
+            self.receive(&mut item, &modes, &mut computation, &mut batch)?;
             if batch.is_full() {
                 if let Some(progress) = progress.as_mut() {
                     progress.advance(read as u64, Some(read as f64 / total));
@@ -558,42 +576,42 @@ impl Round<'_> {
         tracing::info!(repository, read, written, "transform round done");
         self.stats
             .round(repository, true, read as u64, written as u64);
-        Ok(Outcome::Done(Live {
-            engines,
+        Ok(Outcome::Done(Box::new(Live {
+            computation,
             position,
             seen,
             days,
-        }))
+        })))
     }
 
+    /// Feeds one item to the computation and batches the points of the metrics whose
+    /// mode writes at this item.
     fn receive(
         &self,
-        item: &Item,
+        item: &mut Item,
         modes: &[Mode],
-        engines: &mut [MetricEngine],
-        points: &mut Vec<Point>,
+        computation: &mut Computation,
         batch: &mut Batch,
     ) -> anyhow::Result<()> {
-        for ((metric, mode), engine) in self.plan.metrics.iter().zip(modes).zip(engines) {
-            engine.receive(item, points);
-            let writing = match mode {
+        let key = item.key;
+        computation.receive(item, |index, point| {
+            let writing = match modes[index] {
                 Mode::Recompute | Mode::Continue(None) => true,
-                Mode::Continue(Some(mark)) => item.key > *mark,
-                Mode::Rewrite(from) => item.key.time >= *from,
+                Mode::Continue(Some(mark)) => key > mark,
+                Mode::Rewrite(from) => key.time >= from,
             };
-            if writing {
-                for point in points.iter() {
-                    add_point(
-                        batch,
-                        &metric.name,
-                        &self.plan.repository,
-                        point,
-                        &metric.percentile_fields,
-                    )?;
-                }
+            if !writing {
+                return Ok(());
             }
-            points.clear();
-        }
+            let metric = &self.plan.metrics[index];
+            add_point(
+                batch,
+                &metric.name,
+                &self.plan.repository,
+                point,
+                &metric.percentile_fields,
+            )
+        })?;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
-//! Computed points to InfluxDB points: the field names and types existing dashboards
-//! query (integers `event`, `comment`, `count`, `sum`, `"<p>%"`, string `author`), tag
-//! `repository`, nanosecond timestamps (see the module docs of `transform`).
+//! Computed points to InfluxDB points: the field names and types dashboards query
+//! (integers `event`, `comment`, `count`, `sum`, `"<p>%"`, string `author` for `count`;
+//! integers `seconds` and `number` for `duration`), tag `repository`, nanosecond
+//! timestamps (see the module docs of `transform`).
 
 use velodrome_model::metric::MetricSpec;
 
@@ -9,7 +10,15 @@ use crate::influx::{Batch, Field, InfluxError};
 
 /// The names of a metric's percentile fields (`"50%"`), computed once per metric.
 pub fn percentile_fields(spec: &MetricSpec) -> Vec<String> {
-    spec.percentiles().iter().map(|p| format!("{p}%")).collect()
+    spec.count()
+        .map(|count| {
+            count
+                .percentiles()
+                .iter()
+                .map(|p| format!("{p}%"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Appends the InfluxDB point of a computed `point` of metric `name` for `repository`
@@ -36,6 +45,15 @@ pub fn add_point(
                 None => batch.add(name, &tags, &[(key, Field::Int(1))], time),
             }
         }
+        Values::Duration { seconds, number } => batch.add(
+            name,
+            &tags,
+            &[
+                ("seconds", Field::Int(*seconds)),
+                ("number", Field::Int(*number)),
+            ],
+            time,
+        ),
         Values::State(values) => {
             let mut fields = Vec::with_capacity(3 + values.percentiles.len());
             fields.push(("count", Field::Int(values.count)));

@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool, Row, Value};
 
+use velodrome_model::metric::Marks;
+
 use super::engine::{Item, Key, Kind};
 use crate::db::{DbError, UtcTime};
 
@@ -50,7 +52,7 @@ fn issues_sql(after: Option<Key>) -> String {
         after_condition("i.issue_created_at", "i.id", 0, None, after)
     });
     format!(
-        "SELECT {t}, 0, i.id, i.id, i.is_pr, i.user, 'opened', NULL, i.user, ''
+        "SELECT {t}, 0, i.id, i.id, i.is_pr, i.user, 'opened', NULL, i.user, '', FALSE
            FROM issues i
           WHERE i.repository = :repo{condition}
           ORDER BY i.issue_created_at, i.id",
@@ -58,12 +60,18 @@ fn issues_sql(after: Option<Key>) -> String {
     )
 }
 
+/// Events, each with whether it is a pull request's close without a `merged` in the same
+/// second (the `closed-unmerged` mark; GitHub writes `merged` and `closed` together).
 fn events_sql(after: Option<Key>) -> String {
     let condition = after.map_or(String::new(), |after| {
         after_condition("e.event_created_at", "e.id", 1, None, after)
     });
     format!(
-        "SELECT {t}, 1, e.id, e.issue_id, i.is_pr, i.user, e.event, e.label, e.actor, ''
+        "SELECT {t}, 1, e.id, e.issue_id, i.is_pr, i.user, e.event, e.label, e.actor, '',
+                e.event = 'closed' AND i.is_pr AND NOT EXISTS (
+                    SELECT 1 FROM issue_events m
+                     WHERE m.repository = e.repository AND m.issue_id = e.issue_id
+                       AND m.event = 'merged' AND m.event_created_at = e.event_created_at)
            FROM issue_events e
            STRAIGHT_JOIN issues i ON i.repository = e.repository AND i.id = e.issue_id
           WHERE e.repository = :repo AND e.event IN ({USEFUL_EVENTS}){condition}
@@ -85,7 +93,7 @@ fn comments_sql(after: Option<Key>, bodies: bool) -> String {
     let body = if bodies { "c.body" } else { "''" };
     format!(
         "SELECT {t}, IF(c.pull_request, 3, 2), c.id, c.issue_id, i.is_pr, i.user,
-                'commented', NULL, c.user, {body}
+                'commented', NULL, c.user, {body}, FALSE
            FROM comments c
            STRAIGHT_JOIN issues i ON i.repository = c.repository AND i.id = c.issue_id
           WHERE c.repository = :repo{condition}
@@ -250,6 +258,12 @@ fn decode(mut row: Row) -> Result<Item, DbError> {
         label: column(&mut row, 7)?,
         actor: column(&mut row, 8)?,
         body: column(&mut row, 9)?,
+        marks: Marks {
+            responded: false,
+            unmerged: column(&mut row, 10)?,
+        },
+        author_is_bot: false,
+        actor_is_bot: false,
     })
 }
 

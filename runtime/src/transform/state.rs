@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use velodrome_model::metric::{EventMatcher, StateSpec};
+use velodrome_model::metric::{EventMatcher, Marks, StateSpec};
 
 /// Age of an item active since the beginning of time, in nanoseconds: Go's saturated
 /// `time.Duration`, which the original wrote for such items.
@@ -74,7 +74,7 @@ fn code(matcher: u8, active: bool) -> Code {
 /// A hasher for issue numbers: one multiply instead of SipHash. Keys are issue numbers
 /// from our own database, not attacker-chosen, so flooding resistance buys nothing here.
 #[derive(Debug, Default, Clone, Copy)]
-struct IssueHasher(u64);
+pub(crate) struct IssueHasher(u64);
 
 impl Hasher for IssueHasher {
     fn finish(&self) -> u64 {
@@ -94,7 +94,8 @@ impl Hasher for IssueHasher {
     }
 }
 
-type IssueMap<V> = HashMap<i64, V, BuildHasherDefault<IssueHasher>>;
+/// A map keyed by issue number.
+pub(crate) type IssueMap<V> = HashMap<i64, V, BuildHasherDefault<IssueHasher>>;
 
 /// Items kept inside the map entry; longer descriptions go to the heap. Inline codes save
 /// a pointer chase (a cache miss) on every event, the hot spot of a profile.
@@ -200,12 +201,19 @@ impl StateTracker {
         issue: i64,
         event: &str,
         label: &str,
+        marks: Marks,
         time: i64,
     ) -> Option<StateValues> {
         // An event no item can match changes nothing; skip it before the map lookup. (A
         // state that starts active must still be created on the issue's first event: from
         // then on it is counted.)
-        if !self.starts_active && !self.matchers.list.iter().any(|m| m.matches(event, label)) {
+        if !self.starts_active
+            && !self
+                .matchers
+                .list
+                .iter()
+                .any(|m| m.matches(event, label, marks))
+        {
             return None;
         }
         if !self.issues.contains_key(&issue) {
@@ -227,7 +235,7 @@ impl StateTracker {
         let mut changed = false;
         for c in state.codes.as_mut_slice() {
             let matcher = *c >> 1;
-            if self.matchers.list[matcher as usize].matches(event, label) {
+            if self.matchers.list[matcher as usize].matches(event, label, marks) {
                 let opposite = self.matchers.opposite[matcher as usize];
                 *c = code(opposite, *c & 1 == 0);
                 changed = true;
@@ -509,13 +517,18 @@ mod tests {
         // ActiveState{start 0, exit labeled:test}: active, age(10) = 10; labeled test ->
         // Inactive{entry unlabeled:test}, changed; labeled non-matching -> unchanged.
         let mut t = tracker("!labeled:test", &[100]);
-        assert_eq!(t.receive(1, "labeled", "non-matching", 10), None);
+        assert_eq!(
+            t.receive(1, "labeled", "non-matching", Marks::default(), 10),
+            None
+        );
         assert!(t.is_active(1));
         assert_eq!(
             t.items(1),
             Some(vec![(true, EventMatcher::Labeled("test".into()))])
         );
-        let values = t.receive(1, "labeled", "test", 10).expect("changed");
+        let values = t
+            .receive(1, "labeled", "test", Marks::default(), 10)
+            .expect("changed");
         assert_eq!(values.count, 0);
         assert_eq!(
             t.items(1),
@@ -526,9 +539,14 @@ mod tests {
     #[test]
     fn inactive_item_enters_on_its_entry_event() {
         let mut t = tracker("labeled:test", &[100]);
-        assert_eq!(t.receive(1, "labeled", "non-matching", 5), None);
+        assert_eq!(
+            t.receive(1, "labeled", "non-matching", Marks::default(), 5),
+            None
+        );
         assert!(!t.is_active(1));
-        let values = t.receive(1, "labeled", "test", 10).expect("changed");
+        let values = t
+            .receive(1, "labeled", "test", Marks::default(), 10)
+            .expect("changed");
         assert_eq!(
             t.items(1),
             Some(vec![(true, EventMatcher::Unlabeled("test".into()))])
@@ -542,13 +560,15 @@ mod tests {
     fn multi_state_age_is_the_minimum() {
         // [Active{exit merged, start 10}, Active{exit closed, start 20}]: age(30) = 10.
         let mut t = tracker("reopened,labeled:x", &[100]);
-        t.receive(1, "reopened", "", 10);
-        let values = t.receive(1, "labeled", "x", 20).expect("changed");
+        t.receive(1, "reopened", "", Marks::default(), 10);
+        let values = t
+            .receive(1, "labeled", "x", Marks::default(), 20)
+            .expect("changed");
         assert_eq!(values.count, 1);
         assert_eq!(t.values(30).percentiles, vec![10_000_000_000]);
         // [Active, Inactive] is not active.
         let mut t = tracker("reopened,closed", &[]);
-        t.receive(1, "reopened", "", 10);
+        t.receive(1, "reopened", "", Marks::default(), 10);
         assert!(!t.is_active(1));
     }
 
@@ -557,13 +577,15 @@ mod tests {
         use EventMatcher::*;
         let mut t = tracker("merged,!closed", &[]);
         // The state is created lazily by the first event of the issue.
-        assert_eq!(t.receive(1, "labeled", "x", T0), None);
+        assert_eq!(t.receive(1, "labeled", "x", Marks::default(), T0), None);
         assert_eq!(t.items(1), Some(vec![(false, Merged), (true, Closed)]));
-        assert!(t.receive(1, "closed", "", 10).is_some());
+        assert!(t.receive(1, "closed", "", Marks::default(), 10).is_some());
         assert_eq!(t.items(1), Some(vec![(false, Merged), (false, Reopened)]));
-        assert!(t.receive(1, "merged", "", 20).is_some());
+        assert!(t.receive(1, "merged", "", Marks::default(), 20).is_some());
         assert_eq!(t.items(1), Some(vec![(true, Never), (false, Reopened)]));
-        let values = t.receive(1, "reopened", "", 30).expect("changed");
+        let values = t
+            .receive(1, "reopened", "", Marks::default(), 30)
+            .expect("changed");
         assert_eq!(t.items(1), Some(vec![(true, Never), (true, Closed)]));
         assert_eq!(values.count, 1);
         assert!(t.is_active(1));
@@ -573,10 +595,10 @@ mod tests {
     fn new_state_shapes() {
         use EventMatcher::*;
         let mut t = tracker("merged", &[]);
-        t.receive(1, "x", "", 0);
+        t.receive(1, "x", "", Marks::default(), 0);
         assert_eq!(t.items(1), Some(vec![(false, Merged)]));
         let mut t = tracker("merged,!closed", &[]);
-        t.receive(1, "x", "", 0);
+        t.receive(1, "x", "", Marks::default(), 0);
         assert_eq!(t.items(1), Some(vec![(false, Merged), (true, Closed)]));
     }
 
@@ -586,12 +608,16 @@ mod tests {
         let mut t = tracker(&description.join(","), &[]);
         for i in 1..=12 {
             assert_eq!(
-                t.receive(7, "labeled", &format!("a{i}"), i)
+                t.receive(7, "labeled", &format!("a{i}"), Marks::default(), i)
                     .map(|v| v.count),
                 Some(0)
             );
         }
-        assert_eq!(t.receive(7, "labeled", "a13", 13).map(|v| v.count), Some(1));
+        assert_eq!(
+            t.receive(7, "labeled", "a13", Marks::default(), 13)
+                .map(|v| v.count),
+            Some(1)
+        );
         assert!(t.is_active(7));
         assert_eq!(t.items(7).map(|items| items.len()), Some(13));
     }
@@ -609,7 +635,11 @@ mod tests {
             }
         );
         for i in 0..50 {
-            assert!(t.receive(i, "merged", "", 60 * i).is_some(), "{i}");
+            assert!(
+                t.receive(i, "merged", "", Marks::default(), 60 * i)
+                    .is_some(),
+                "{i}"
+            );
         }
         let values = t.values(3000);
         assert_eq!((values.count, values.sum), (50, 1275));
@@ -620,18 +650,18 @@ mod tests {
     fn state_plugin_points() {
         // TestStatePlugin: --state=merged --percentiles=50,100.
         let mut t = tracker("merged", &[50, 100]);
-        assert_eq!(t.receive(1, "opened", "", 600), None);
+        assert_eq!(t.receive(1, "opened", "", Marks::default(), 600), None);
         assert_eq!(
-            t.receive(1, "merged", "", 1200),
+            t.receive(1, "merged", "", Marks::default(), 1200),
             Some(StateValues {
                 count: 1,
                 sum: 0,
                 percentiles: vec![0, 0]
             })
         );
-        assert_eq!(t.receive(1, "merged", "", 1800), None);
+        assert_eq!(t.receive(1, "merged", "", Marks::default(), 1800), None);
         assert_eq!(
-            t.receive(2, "merged", "", 2400),
+            t.receive(2, "merged", "", Marks::default(), 2400),
             Some(StateValues {
                 count: 2,
                 sum: 20,
@@ -643,12 +673,16 @@ mod tests {
     #[test]
     fn forever_items_saturate_like_go() {
         let mut t = tracker("!merged", &[50]);
-        assert_eq!(t.receive(1, "opened", "", 100), None);
+        assert_eq!(t.receive(1, "opened", "", Marks::default(), 100), None);
         let values = t.values(200);
         assert_eq!(values.count, 1);
         assert_eq!(values.sum, 153_722_867);
         assert_eq!(values.percentiles, vec![FOREVER_NS]);
-        assert_eq!(t.receive(1, "merged", "", 300).map(|v| v.count), Some(0));
+        assert_eq!(
+            t.receive(1, "merged", "", Marks::default(), 300)
+                .map(|v| v.count),
+            Some(0)
+        );
     }
 
     /// The fast set against the original's definition, on random histories, including

@@ -1,0 +1,140 @@
+//! What a row cannot say by itself, worked out once per item for every metric of a
+//! repository: whether the issue's author and the actor are bots (the config's `bots:`),
+//! and whether this is the item's first response.
+//!
+//! A first response is the first comment, review comment, `labeled` or `closed` on an item
+//! by someone who is neither its author nor a bot; it happens at most once per item. The
+//! unmerged-close mark comes from the reader instead (it needs the same second's events).
+
+use std::collections::HashMap;
+
+use velodrome_model::bots::Bots;
+
+use super::engine::{Item, Kind};
+use super::state::IssueMap;
+
+/// The annotation state of one repository's stream; kept between rounds like the engines.
+#[derive(Debug, Clone)]
+pub struct Annotator {
+    bots: Bots,
+    /// Bot verdicts by login: a handful of regexes once per person, not once per item.
+    verdicts: HashMap<String, bool>,
+    /// Items that have had their first response; `None` when no metric asks.
+    responded: Option<IssueMap<()>>,
+}
+
+impl Annotator {
+    /// An annotator for `bots`; `responses` when some metric uses `responded`.
+    pub fn new(bots: &Bots, responses: bool) -> Self {
+        Self {
+            bots: bots.clone(),
+            verdicts: HashMap::new(),
+            responded: responses.then(IssueMap::default),
+        }
+    }
+
+    fn is_bot(&mut self, login: &str) -> bool {
+        if let Some(verdict) = self.verdicts.get(login) {
+            return *verdict;
+        }
+        let verdict = self.bots.is_bot(login);
+        self.verdicts.insert(login.to_owned(), verdict);
+        verdict
+    }
+
+    /// Sets the item's bot flags and its first-response mark.
+    pub fn annotate(&mut self, item: &mut Item) {
+        item.author_is_bot = self.is_bot(&item.issue_user);
+        item.actor_is_bot = match item.actor.as_deref() {
+            Some(actor) => self.is_bot(actor),
+            None => false,
+        };
+        let Some(responded) = self.responded.as_mut() else {
+            return;
+        };
+        let responds = match item.key.kind {
+            Kind::Comment | Kind::ReviewComment => true,
+            Kind::Event => matches!(item.event.as_str(), "labeled" | "closed"),
+            Kind::Opened => false,
+        };
+        let by_someone_else = item
+            .actor
+            .as_deref()
+            .is_some_and(|actor| !actor.eq_ignore_ascii_case(&item.issue_user));
+        if responds
+            && by_someone_else
+            && !item.actor_is_bot
+            && responded.insert(item.issue, ()).is_none()
+        {
+            item.marks.responded = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::engine::tests::{comment, event, opened};
+    use super::*;
+
+    const PR: (i64, bool, &str) = (1, true, "alice");
+
+    fn marks(items: Vec<Item>) -> Vec<bool> {
+        let mut annotator = Annotator::new(&Bots::default(), true);
+        items
+            .into_iter()
+            .map(|mut item| {
+                annotator.annotate(&mut item);
+                item.marks.responded
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_first_response_is_the_first_action_of_another_person() {
+        let items = vec![
+            opened(0, 1, true, "alice"),
+            comment(10, 1, PR, "alice", "ping"),
+            comment(20, 2, PR, "k8s-ci-robot", "/retest"),
+            event(
+                25,
+                1,
+                PR,
+                "labeled",
+                Some("size/M"),
+                Some("dependabot[bot]"),
+            ),
+            event(30, 2, PR, "subscribed", None, Some("bob")),
+            comment(40, 3, PR, "Bob", "looks good"),
+            comment(50, 4, PR, "carol", "me too"),
+        ];
+        assert_eq!(
+            marks(items),
+            vec![false, false, false, false, false, true, false]
+        );
+        // A close or a label by another person responds too; a deleted user (no actor)
+        // does not.
+        let issue = (2, false, "erin");
+        let items = vec![
+            event(5, 9, issue, "closed", None, None),
+            event(6, 10, issue, "labeled", Some("kind/bug"), Some("frank")),
+            event(7, 11, issue, "closed", None, Some("frank")),
+        ];
+        assert_eq!(marks(items), vec![false, true, false]);
+    }
+
+    #[test]
+    fn bots_are_flagged_once_per_login() {
+        let mut annotator = Annotator::new(&Bots::default(), false);
+        let mut item = comment(10, 1, (3, true, "renovate[bot]"), "K8S-CI-ROBOT", "x");
+        annotator.annotate(&mut item);
+        assert!(item.author_is_bot && item.actor_is_bot);
+        assert!(
+            !item.marks.responded,
+            "no responses tracked when none is asked"
+        );
+        let mut item = comment(10, 2, PR, "bob", "x");
+        annotator.annotate(&mut item);
+        assert!(!item.author_is_bot && !item.actor_is_bot);
+        assert_eq!(annotator.verdicts.len(), 4);
+    }
+}

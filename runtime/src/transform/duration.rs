@@ -1,0 +1,231 @@
+//! The `duration` plugin: per item, a clock that `--from` starts and `--to` stops; each
+//! stop that counts is one point at the `--to` event with `seconds` and `number`.
+//!
+//! Items opened by bots are left out (a bot's pull request says nothing about how fast
+//! people work), but bots' actions still count: on Prow repositories the `lgtm` and
+//! `approved` labels are applied by a bot on a person's command.
+
+use velodrome_model::metric::{DurationSpec, EventMatcher, ItemFilter};
+
+use super::engine::{Audience, Item, Point, Stamp, Values};
+use super::state::IssueMap;
+
+/// One item's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clock {
+    /// Started at this second.
+    Running(i64),
+    /// Completed, and no second point may follow (no `--every`).
+    Done,
+}
+
+/// One `duration` metric's running computation over one repository's stream.
+#[derive(Debug, Clone)]
+pub struct DurationEngine {
+    from: EventMatcher,
+    to: EventMatcher,
+    every: bool,
+    audience: Audience,
+    /// Items whose clock runs or that are done; an idle item has no entry.
+    clocks: IssueMap<Clock>,
+    stamp: Stamp,
+}
+
+impl DurationEngine {
+    /// A fresh computation of `spec` over the items `filter` lets through.
+    pub fn new(spec: &DurationSpec, filter: &ItemFilter) -> Self {
+        Self {
+            from: spec.from().clone(),
+            to: spec.to().clone(),
+            every: spec.every(),
+            audience: Audience::new(filter, true, false),
+            clocks: IssueMap::default(),
+            stamp: Stamp::default(),
+        }
+    }
+
+    /// Items with a clock (memory accounting for benchmarks).
+    pub fn tracked_issues(&self) -> usize {
+        self.clocks.len()
+    }
+
+    /// Processes one item (items must come in key order) and appends its point, if any.
+    /// An event that is both `--to` and `--from` stops one clock before starting the next.
+    pub fn receive(&mut self, item: &Item, out: &mut Vec<Point>) {
+        let label = item.label.as_deref().unwrap_or("");
+        let stops = self.to.matches(&item.event, label, item.marks);
+        let starts = self.from.matches(&item.event, label, item.marks);
+        if !(stops || starts) || !self.audience.wants(item) {
+            return;
+        }
+        let time = item.key.time;
+        let clock = self.clocks.get(&item.issue).copied();
+        if stops && let Some(Clock::Running(start)) = clock {
+            out.push(Point {
+                time_ns: self.stamp.next(time),
+                values: Values::Duration {
+                    seconds: time - start,
+                    number: item.issue,
+                },
+                author: None,
+            });
+            if self.every {
+                self.clocks.remove(&item.issue);
+            } else {
+                self.clocks.insert(item.issue, Clock::Done);
+                return;
+            }
+        }
+        if starts && !self.clocks.contains_key(&item.issue) {
+            self.clocks.insert(item.issue, Clock::Running(time));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use velodrome_model::metric::{Marks, MetricSpec};
+
+    use super::super::engine::tests::{comment, event, opened};
+    use super::super::engine::{Item, MetricEngine};
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    fn run(args: &[&str], items: &[Item]) -> Vec<(i64, i64, i64)> {
+        let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        let spec = MetricSpec::parse("duration", &args).expect("metric parses");
+        let mut engine = MetricEngine::new(&spec);
+        let mut out = Vec::new();
+        for item in items {
+            engine.receive(item, &mut out);
+        }
+        out.iter()
+            .map(|p| match p.values {
+                Values::Duration { seconds, number } => (p.time_ns, seconds, number),
+                ref other => panic!("a duration point, not {other:?}"),
+            })
+            .collect()
+    }
+
+    fn responded(mut item: Item) -> Item {
+        item.marks = Marks {
+            responded: true,
+            ..Marks::default()
+        };
+        item
+    }
+
+    const PR: (i64, bool, &str) = (1, true, "alice");
+
+    #[test]
+    fn merged_after_a_reopen_is_one_point_from_the_opening() {
+        let items = [
+            opened(100, 1, true, "alice"),
+            event(200, 1, PR, "closed", None, Some("alice")),
+            event(300, 2, PR, "reopened", None, Some("alice")),
+            event(400, 3, PR, "merged", None, Some("bob")),
+            event(400, 4, PR, "closed", None, Some("bob")),
+        ];
+        assert_eq!(run(&["--to=merged"], &items), vec![(400 * S, 300, 1)]);
+        // Time to close: the first close only, unless --every; --every needs a new start.
+        assert_eq!(run(&["--to=closed"], &items), vec![(200 * S, 100, 1)]);
+        assert_eq!(
+            run(&["--to=closed", "--every"], &items),
+            vec![(200 * S, 100, 1)]
+        );
+        assert_eq!(
+            run(&["--from=reopened", "--to=closed", "--every"], &items),
+            vec![(400 * S, 100, 1)]
+        );
+    }
+
+    #[test]
+    fn every_counts_each_completion() {
+        let rebase = |t, id, name| event(t, id, PR, name, Some("needs-rebase"), Some("bot"));
+        let items = [
+            opened(0, 1, true, "alice"),
+            rebase(10, 1, "labeled"),
+            rebase(40, 2, "unlabeled"),
+            rebase(100, 3, "labeled"),
+            // A second start while the clock runs does not restart it.
+            rebase(150, 4, "labeled"),
+            rebase(300, 5, "unlabeled"),
+        ];
+        let args = ["--from=labeled:needs-rebase", "--to=unlabeled:needs-rebase"];
+        assert_eq!(run(&args, &items), vec![(40 * S, 30, 1)]);
+        let every = [args[0], args[1], "--every"];
+        assert_eq!(
+            run(&every, &items),
+            vec![(40 * S, 30, 1), (300 * S, 200, 1)]
+        );
+    }
+
+    #[test]
+    fn a_response_by_the_author_is_no_response() {
+        // The annotator marks first responses; an author's own comment is never marked,
+        // so no point comes of it.
+        let items = [
+            opened(0, 1, true, "alice"),
+            comment(50, 1, PR, "alice", "ping"),
+        ];
+        assert_eq!(run(&["--to=responded"], &items), vec![]);
+        let items = [
+            opened(0, 1, true, "alice"),
+            comment(50, 1, PR, "alice", "ping"),
+            responded(comment(70, 2, PR, "bob", "looks good")),
+        ];
+        assert_eq!(run(&["--to=responded"], &items), vec![(70 * S, 70, 1)]);
+    }
+
+    #[test]
+    fn two_completions_in_one_second_are_two_points() {
+        let items = [
+            opened(10, 1, true, "alice"),
+            opened(20, 2, true, "bob"),
+            event(100, 1, (1, true, "alice"), "merged", None, Some("m")),
+            event(100, 2, (2, true, "bob"), "merged", None, Some("m")),
+        ];
+        assert_eq!(
+            run(&["--to=merged"], &items),
+            vec![(100 * S, 90, 1), (100 * S + 1, 80, 2)]
+        );
+    }
+
+    #[test]
+    fn filters_and_bots() {
+        let mut bot_pr = opened(10, 2, true, "dependabot[bot]");
+        bot_pr.author_is_bot = true;
+        let mut bot_merge = event(90, 2, (2, true, "dependabot[bot]"), "merged", None, None);
+        bot_merge.author_is_bot = true;
+        let mut labeled_by_bot = event(60, 3, PR, "labeled", Some("lgtm"), Some("k8s-ci-robot"));
+        labeled_by_bot.actor_is_bot = true;
+        let items = [
+            opened(0, 1, true, "alice"),
+            bot_pr,
+            labeled_by_bot,
+            bot_merge,
+            opened(95, 3, false, "carol"),
+            event(99, 4, (3, false, "carol"), "closed", None, Some("carol")),
+        ];
+        // A bot's pull request is left out; a bot's label on a person's command counts.
+        assert_eq!(run(&["--to=labeled:lgtm"], &items), vec![(60 * S, 60, 1)]);
+        assert_eq!(run(&["--to=merged"], &items), vec![]);
+        assert_eq!(
+            run(&["--to=closed", "--no-pull-requests"], &items),
+            vec![(99 * S, 4, 3)]
+        );
+        assert_eq!(run(&["--to=closed", "--no-issues"], &items), vec![]);
+        assert_eq!(
+            run(
+                &["--to=labeled:lgtm", "--ignore-authors=k8s-ci-robot"],
+                &items
+            ),
+            vec![]
+        );
+        assert_eq!(
+            run(&["--to=labeled:lgtm", "--ignore-authors=alice"], &items),
+            vec![]
+        );
+    }
+}
