@@ -75,15 +75,35 @@ pub(super) fn dashboards(project: &Project, metrics: &[&Metric]) -> Vec<(String,
         .collect()
 }
 
-/// Durations first (the question these dashboards exist for), first responses before
-/// the rest, then by name.
-fn rank(metric: &Metric, spec: &DurationSpec) -> (u8, String) {
-    let rank = match (spec.from(), spec.to()) {
-        (_, EventMatcher::Responded) => 0,
-        (EventMatcher::Opened, _) => 1,
-        _ => 2,
+/// The order of the duration rows: first response, then each whole lifetime (opening to
+/// merge or close), then the stages in the order a pull request goes through them (a stage
+/// that starts where another ends comes after it), then by name.
+fn order(durations: &mut [(&Metric, &DurationSpec)]) {
+    let specs: Vec<DurationSpec> = durations.iter().map(|(_, d)| (*d).clone()).collect();
+    let depth = |spec: &DurationSpec| {
+        let mut depth = 0u8;
+        let mut from = spec.from().clone();
+        while from != EventMatcher::Opened && depth < 8 {
+            match specs.iter().find(|d| *d.to() == from) {
+                Some(previous) => from = previous.from().clone(),
+                None => break,
+            }
+            depth += 1;
+        }
+        depth
     };
-    (rank, metric.name.clone())
+    durations.sort_by_key(|(metric, spec)| {
+        let ends = matches!(
+            spec.to(),
+            EventMatcher::Merged | EventMatcher::Closed | EventMatcher::ClosedUnmerged
+        );
+        let rank = match (spec.from(), spec.to()) {
+            (_, EventMatcher::Responded) => 0,
+            (EventMatcher::Opened, _) if ends => 1,
+            _ => 2 + depth(spec),
+        };
+        (rank, metric.name.clone())
+    });
 }
 
 fn panels(items: Items, metrics: &[&Metric]) -> Option<Vec<Value>> {
@@ -94,7 +114,7 @@ fn panels(items: Items, metrics: &[&Metric]) -> Option<Vec<Value>> {
     if durations.is_empty() {
         return None;
     }
-    durations.sort_by_key(|(m, d)| rank(m, d));
+    order(&mut durations);
     let counts: Vec<(&Metric, &CountSpec)> = metrics
         .iter()
         .filter_map(|m| match m.spec.plugin() {
@@ -122,8 +142,11 @@ fn panels(items: Items, metrics: &[&Metric]) -> Option<Vec<Value>> {
         }
         grid.row(row);
     }
+    // Throughput is what happened, not who did it: event counts only (metrics that credit
+    // people are on the home dashboard).
     let mut throughput: Vec<Value> = counts
         .iter()
+        .filter(|(_, c)| c.event().is_some() && !c.counts_people())
         .flat_map(|(m, c)| counter_panels(m, c))
         .collect();
     if items == Items::PullRequests {
@@ -192,7 +215,15 @@ fn waiting_panel(metric: &Metric, state: &CountSpec, duration: &DurationSpec) ->
         ));
     }
     panel(
-        &format!("Still waiting for {}: age", phrase(duration.to())),
+        &if *duration.from() == EventMatcher::Opened {
+            format!("Still waiting for {}: age", phrase(duration.to()))
+        } else {
+            format!(
+                "Waiting for {} after {}: age",
+                phrase(duration.to()),
+                phrase(duration.from())
+            )
+        },
         &format!(
             "Items after {} and before {} (metric `{}`), per repository: how long they have \
              waited so far, at the end of each day. These are the items the duration beside \
