@@ -6,6 +6,7 @@
 
 pub mod fake_github;
 pub mod fake_tokens;
+pub mod history;
 pub mod influx;
 pub mod mysql;
 pub mod process;
