@@ -1,15 +1,22 @@
 //! The whole runtime on one machine: a fake GitHub serves a small repository, the fetcher
-//! mirrors it into MariaDB, the transform writes the configured metrics into influxd, the
-//! token counter writes its points, and queries of InfluxDB return the series the
-//! dashboards read, with numbers that agree with SQL over the mirror.
+//! mirrors it into MariaDB, the transform writes the bundled config's Kubernetes metrics
+//! into influxd, the token counter writes its points; then every InfluxDB query of every
+//! dashboard velogen renders for the bundled config runs and returns a series, and the
+//! numbers agree with SQL over the mirror.
 
 mod support;
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::{Command, Output};
 
 use mysql_async::prelude::Queryable;
-use support::fake_github::{FakeGithub, Sizes, generate};
+use serde_json::Value;
+use support::fake_github::{
+    FakeComment, FakeEvent, FakeGithub, FakeIssue, FakeRepo, Sizes, generate,
+};
 use support::fake_tokens::{Account, FakeTokens, Limit};
+use velodrome_model::plan::MetricEntry;
 
 const TOKEN: &str = "ghp_E2Etoken0123456789secretVALUE";
 const REPO: &str = "velo/e2e";
@@ -46,6 +53,225 @@ fn field(point: &[String], name: &str) -> Option<i64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Adds, after the generated history, the lives of a few items that every velocity panel
+/// is about: a Prow pull request through lgtm, approval and merge (a bot comments first),
+/// one closed without merge, one approved and waiting, one waiting for anyone, and issues
+/// answered, closed, or still waiting.
+fn add_velocity_story(repo: &mut FakeRepo) {
+    let start = repo
+        .events
+        .values()
+        .map(|e| e.created_at)
+        .chain(repo.comments.values().map(|c| c.created_at))
+        .chain(repo.issues.values().map(|i| i.updated_at))
+        .max()
+        .unwrap_or(0)
+        + 3_600;
+    let mut event_id = repo.events.keys().max().copied().unwrap_or(0) + 1_000;
+    let mut comment_id = 3_000_000;
+    let number = repo.issues.keys().max().copied().unwrap_or(0);
+    // (number offset, author, is_pr, state at the end)
+    let items = [
+        (1, "alice", true, "closed"),
+        (2, "carol", true, "closed"),
+        (3, "dave", true, "open"),
+        (4, "erin", true, "open"),
+        (5, "frank", false, "closed"),
+        (6, "bob", false, "open"),
+    ];
+    for (offset, user, is_pr, state) in items {
+        let n = number + offset;
+        repo.issues.insert(
+            n,
+            FakeIssue {
+                number: n,
+                title: format!("velocity story {offset}"),
+                body: None,
+                user: Some(user.into()),
+                state: state.into(),
+                comments: 0,
+                is_pr,
+                labels: Vec::new(),
+                assignees: Vec::new(),
+                created_at: start + offset * 60,
+                updated_at: start + offset * 60,
+                closed_at: None,
+            },
+        );
+    }
+    let mut event = |n: i64, at: i64, name: &str, label: Option<&str>, actor: &str| {
+        event_id += 7;
+        repo.events.insert(
+            event_id,
+            FakeEvent {
+                id: event_id,
+                issue: number + n,
+                event: name.into(),
+                label: label.map(str::to_owned),
+                actor: Some(actor.into()),
+                assignee: None,
+                created_at: start + at,
+            },
+        );
+    };
+    event(1, 5_000, "labeled", Some("lgtm"), "k8s-ci-robot");
+    event(1, 9_000, "labeled", Some("approved"), "k8s-ci-robot");
+    event(1, 20_000, "merged", None, "k8s-merge-robot");
+    event(1, 20_000, "closed", None, "k8s-merge-robot");
+    event(2, 30_000, "closed", None, "carol");
+    event(3, 4_000, "labeled", Some("lgtm"), "k8s-ci-robot");
+    event(3, 8_000, "labeled", Some("approved"), "frank");
+    event(5, 40_000, "closed", None, "grace");
+    let mut comment = |n: i64, at: i64, user: &str, body: &str| {
+        comment_id += 3;
+        repo.comments.insert(
+            comment_id,
+            FakeComment {
+                id: comment_id,
+                issue: number + n,
+                body: body.into(),
+                user: Some(user.into()),
+                created_at: start + at,
+                updated_at: start + at,
+            },
+        );
+    };
+    comment(1, 100, "k8s-ci-robot", "/test all");
+    comment(1, 4_900, "bob", "/lgtm");
+    comment(1, 8_900, "carol", "/approve");
+    comment(3, 3_000, "alice", "@k8s-bot e2e test this");
+    comment(5, 2_000, "grace", "Can you share the logs?");
+    let touched: Vec<(i64, i64)> = repo
+        .events
+        .values()
+        .map(|e| (e.issue, e.created_at))
+        .chain(repo.comments.values().map(|c| (c.issue, c.created_at)))
+        .filter(|(issue, _)| *issue > number)
+        .collect();
+    for (issue, at) in touched {
+        if let Some(i) = repo.issues.get_mut(&issue) {
+            i.updated_at = i.updated_at.max(at + 5);
+            if i.state == "closed" {
+                i.closed_at = Some(i.updated_at);
+            }
+        }
+    }
+    for c in repo.comments.values().filter(|c| c.issue > number) {
+        if let Some(i) = repo.issues.get_mut(&c.issue) {
+            i.comments += 1;
+        }
+    }
+}
+
+/// The Kubernetes metric set of the bundled config.yaml, as a `--metrics-file`.
+fn bundled_metrics_file(dir: &Path) -> std::path::PathBuf {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.yaml");
+    let valid = velogen::load(&config).unwrap_or_else(|d| panic!("config.yaml: {d:?}"));
+    let project = valid
+        .config
+        .projects
+        .iter()
+        .find(|p| p.name.as_str() == "kubernetes")
+        .expect("the kubernetes project");
+    let metrics: BTreeMap<String, MetricEntry> = project.repositories[0]
+        .metrics
+        .iter()
+        .map(|m| {
+            (
+                m.name.clone(),
+                MetricEntry {
+                    plugin: m.plugin.clone(),
+                    args: m.args.clone(),
+                },
+            )
+        })
+        .collect();
+    let path = dir.join("bundled-metrics.yaml");
+    std::fs::write(&path, serde_saphyr::to_string(&metrics).expect("YAML")).expect("write");
+    path
+}
+
+/// Every InfluxDB query of every dashboard of the bundled config's render, as
+/// (dashboard and panel, database, query text), template variables and query text as
+/// Grafana sends it.
+fn dashboard_queries() -> Vec<(String, String, String)> {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.yaml");
+    let valid = velogen::load(&config).unwrap_or_else(|d| panic!("config.yaml: {d:?}"));
+    let templates = velogen::render::Templates::embedded().expect("templates");
+    let objects = velogen::render_config(&valid.config, &templates).expect("render");
+    let mut out = Vec::new();
+    for object in &objects {
+        let yaml = object.to_yaml().expect("yaml");
+        let doc: Value = serde_saphyr::from_str(&yaml).expect("parse");
+        if doc["kind"] != "ConfigMap" || doc["metadata"]["labels"]["app"] != "grafana" {
+            continue;
+        }
+        let name = doc["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        for (key, text) in doc["data"].as_object().into_iter().flatten() {
+            if !key.ends_with(".json") {
+                continue;
+            }
+            let board: Value = serde_json::from_str(text.as_str().unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{name}/{key}: {e}"));
+            let database = |uid: &Value| match uid.as_str() {
+                Some("velodrome-github") => "github",
+                Some("velodrome-monitoring") => "monitoring",
+                other => panic!("{name}/{key}: unknown datasource {other:?}"),
+            };
+            for variable in board["templating"]["list"].as_array().into_iter().flatten() {
+                out.push((
+                    format!("{name}/{key} variable {}", variable["name"]),
+                    database(&variable["datasource"]["uid"]).to_owned(),
+                    variable["query"].as_str().unwrap_or_default().to_owned(),
+                ));
+            }
+            for panel in board["panels"].as_array().into_iter().flatten() {
+                for target in panel["targets"].as_array().into_iter().flatten() {
+                    out.push((
+                        format!("{name}/{key} {:?} {}", panel["title"], target["refId"]),
+                        database(&target["datasource"]["uid"]).to_owned(),
+                        target["query"].as_str().unwrap_or_default().to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Runs an InfluxQL query as Grafana would with `All` repositories picked and a time range
+/// from `from` to `to` (seconds); returns how many series came back, or the error.
+async fn series(
+    url: &str,
+    database: &str,
+    query: &str,
+    from: i64,
+    to: i64,
+) -> Result<usize, String> {
+    let query = query
+        .replace("$repository", &format!("({})", REPO.replace('/', "\\/")))
+        .replace("$timeFilter", &format!("time >= {from}s and time <= {to}s"))
+        .replace("$__interval", "1h");
+    let text = reqwest::Client::new()
+        .get(format!("{url}/query"))
+        .query(&[("db", database), ("q", query.as_str()), ("epoch", "s")])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    let body: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+    let result = &body["results"][0];
+    if let Some(error) = result["error"].as_str() {
+        return Err(format!("{query}: {error}"));
+    }
+    Ok(result["series"].as_array().map_or(0, Vec::len))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_to_mysql_to_influxdb_end_to_end() {
     let Some(db) = support::mysql::fresh_database("end_to_end").await else {
@@ -68,6 +294,20 @@ async fn github_to_mysql_to_influxdb_end_to_end() {
             reviews: 30,
             events: 500,
         },
+    );
+    let mut data = data;
+    add_velocity_story(&mut data);
+    let (first, last) = (
+        data.issues
+            .values()
+            .map(|i| i.created_at)
+            .min()
+            .unwrap_or(0),
+        data.issues
+            .values()
+            .map(|i| i.updated_at)
+            .max()
+            .unwrap_or(0),
     );
     github.with(|s| {
         s.repos.insert(REPO.into(), data.clone());
@@ -93,7 +333,7 @@ async fn github_to_mysql_to_influxdb_end_to_end() {
         .await
         .expect("count")
         .unwrap_or(0);
-    assert_eq!(issues, 150, "every issue mirrored");
+    assert_eq!(issues, 156, "every issue mirrored");
     let prs: i64 = conn
         .query_first("SELECT COUNT(*) FROM issues WHERE is_pr")
         .await
@@ -104,6 +344,11 @@ async fn github_to_mysql_to_influxdb_end_to_end() {
         .await
         .expect("count")
         .unwrap_or(0);
+    let merged_prs: i64 = conn
+        .query_first("SELECT COUNT(DISTINCT e.issue_id) FROM issue_events e JOIN issues i ON i.repository = e.repository AND i.id = e.issue_id WHERE e.event = 'merged' AND i.is_pr")
+        .await
+        .expect("count")
+        .unwrap_or(0);
     drop(conn);
     pool.disconnect().await.ok();
     assert!(
@@ -111,15 +356,8 @@ async fn github_to_mysql_to_influxdb_end_to_end() {
         "the generated repository has pull requests ({prs}) and merges ({merged})"
     );
 
-    // 2. MySQL -> InfluxDB with the default dashboard's metrics.
-    let metrics = dir.path().join("metrics.yaml");
-    std::fs::write(
-        &metrics,
-        "merge:\n  plugin: count\n  args: [--no-issues, --event=merged]\n\
-         contributions:\n  plugin: count\n  args: [--no-issues, --event=opened, --comments=.*, --log-author]\n\
-         open:\n  plugin: count\n  args: [--no-issues, \"--state=opened,!merged\", --percentiles=50]\n",
-    )
-    .expect("metrics file");
+    // 2. MySQL -> InfluxDB with every metric of the bundled Kubernetes set.
+    let metrics = bundled_metrics_file(dir.path());
     let mut transform = velodrome("transform");
     transform
         .args([
@@ -153,6 +391,14 @@ async fn github_to_mysql_to_influxdb_end_to_end() {
         .filter(|(_, p)| field(p, "event") == Some(1))
         .count() as i64;
     assert_eq!(opened, prs, "contributions counts every pull request once");
+    let unmerged = influx.points("github", "pr-closed-unmerged").await;
+    assert!(!unmerged.is_empty(), "pull requests closed without merge");
+    let to_merge = influx.points("github", "pr-time-to-merge").await;
+    assert_eq!(
+        to_merge.len() as i64,
+        merged_prs,
+        "one time to merge per merged pull request, however often the fake merged it"
+    );
     let open = influx.points("github", "open").await;
     assert!(
         !open.is_empty()
@@ -200,4 +446,27 @@ async fn github_to_mysql_to_influxdb_end_to_end() {
     assert_eq!(used.len(), 1);
     assert_eq!(field(&used[0].1, "value"), Some(1000));
     assert!(used[0].1.iter().any(|f| f == "login=e2e-bot"));
+
+    // 4. Every dashboard's questions have answers: each query, as Grafana sends it over
+    // the history's time range (the token counter's over now), returns a series.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let queries = dashboard_queries();
+    assert!(queries.len() > 100, "only {} queries", queries.len());
+    let mut empty = Vec::new();
+    for (place, database, query) in &queries {
+        let (from, to) = if database == "monitoring" {
+            (now - 86_400, now + 86_400)
+        } else {
+            (first - 86_400, last + 14 * 86_400)
+        };
+        match series(&influx.url, database, query, from, to).await {
+            Ok(0) => empty.push(format!("{place}: no series for {query}")),
+            Ok(_) => {}
+            Err(err) => empty.push(format!("{place}: {err}")),
+        }
+    }
+    assert!(empty.is_empty(), "{}", empty.join("\n"));
+    println!("{} dashboard queries answered", queries.len());
 }
