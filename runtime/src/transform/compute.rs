@@ -1,18 +1,117 @@
 //! Every metric of one repository as one function of its stream: the annotator, then each
 //! metric's engine, item by item. The rounds, `--dry-run` and the benchmark all drive this
 //! one type, so they compute the same points.
+//!
+//! Most items matter to few metrics (a label event to the states that mention the label,
+//! a comment to the metrics that read comments). The event descriptions of all metrics are
+//! matched once per item, into a bit set ([`Matcher`]), and an engine is called only when one of its
+//! events matched, or it reads comments and the item is one, or it needs every item. What
+//! an engine does with an item is unchanged; it simply never sees items it would ignore.
 
 use velodrome_model::bots::Bots;
-use velodrome_model::metric::MetricSpec;
+use velodrome_model::metric::{EventMatcher, MetricSpec};
 
 use super::annotate::Annotator;
-use super::engine::{Item, MetricEngine, Point};
+use super::engine::{Item, Kind, MetricEngine, Point};
+
+/// The most distinct event descriptions routed by bit set; past that, every engine sees
+/// every item (correct, only slower).
+const ROUTED: usize = 128;
+
+/// The vocabulary's bits sorted by what an item must show to match them, so an item is
+/// matched with one look at its event name and a few label comparisons, not one full
+/// comparison per description.
+#[derive(Debug, Clone, Default)]
+struct Matcher {
+    /// Bits matched by the event name alone, by [`name_index`].
+    by_name: [u128; NAMES.len() + 1],
+    /// `labeled:L` bits, with their label.
+    labeled: Vec<(String, u128)>,
+    /// `unlabeled:L` bits, with their label.
+    unlabeled: Vec<(String, u128)>,
+    /// Bits that match every item.
+    always: u128,
+    /// `responded` bits.
+    responded: u128,
+    /// `closed-unmerged` bits.
+    unmerged: u128,
+}
+
+/// The event names a description can name without a label.
+const NAMES: [&str; 5] = ["opened", "commented", "closed", "reopened", "merged"];
+
+fn name_index(event: &str) -> usize {
+    NAMES
+        .iter()
+        .position(|n| *n == event)
+        .unwrap_or(NAMES.len())
+}
+
+impl Matcher {
+    fn new(vocabulary: &[EventMatcher]) -> Self {
+        let mut matcher = Self::default();
+        for (bit, event) in vocabulary.iter().enumerate() {
+            let bit = 1u128 << bit;
+            match event {
+                EventMatcher::Never => {}
+                EventMatcher::Always => matcher.always |= bit,
+                EventMatcher::Opened => matcher.by_name[0] |= bit,
+                EventMatcher::Commented => matcher.by_name[1] |= bit,
+                EventMatcher::Closed => matcher.by_name[2] |= bit,
+                EventMatcher::Reopened => matcher.by_name[3] |= bit,
+                EventMatcher::Merged => matcher.by_name[4] |= bit,
+                EventMatcher::Labeled(label) => matcher.labeled.push((label.clone(), bit)),
+                EventMatcher::Unlabeled(label) => matcher.unlabeled.push((label.clone(), bit)),
+                EventMatcher::Responded => matcher.responded |= bit,
+                EventMatcher::ClosedUnmerged => matcher.unmerged |= bit,
+            }
+        }
+        matcher
+    }
+
+    /// The bits of every description `item` matches (as [`EventMatcher::matches`] says).
+    fn matches(&self, item: &Item) -> u128 {
+        let mut bits = self.always | self.by_name[name_index(&item.event)];
+        let labels = match item.event.as_str() {
+            "labeled" => self.labeled.as_slice(),
+            "unlabeled" => self.unlabeled.as_slice(),
+            _ => &[],
+        };
+        let label = item.label.as_deref().unwrap_or("");
+        for (want, bit) in labels {
+            if want == label {
+                bits |= bit;
+            }
+        }
+        if item.marks.responded {
+            bits |= self.responded;
+        }
+        if item.marks.unmerged && item.event == "closed" {
+            bits |= self.unmerged;
+        }
+        bits
+    }
+}
+
+/// When an engine is called.
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    /// Bits of [`Computation::vocabulary`] it listens to.
+    events: u128,
+    /// Called for every comment.
+    comments: bool,
+    /// Called for every item.
+    everything: bool,
+}
 
 /// The running computation of a repository's metrics.
 #[derive(Debug, Clone)]
 pub struct Computation {
     annotator: Annotator,
     engines: Vec<MetricEngine>,
+    routes: Vec<Route>,
+    /// Which bits of the distinct event descriptions of all engines an item matches.
+    matcher: Matcher,
     points: Vec<Point>,
 }
 
@@ -21,9 +120,38 @@ impl Computation {
     pub fn new<'a>(specs: impl IntoIterator<Item = &'a MetricSpec>, bots: &Bots) -> Self {
         let specs: Vec<&MetricSpec> = specs.into_iter().collect();
         let responses = specs.iter().any(|s| s.uses_responses());
+        let engines: Vec<MetricEngine> = specs.into_iter().map(MetricEngine::new).collect();
+        let mut vocabulary: Vec<EventMatcher> = Vec::new();
+        let mut routes = Vec::with_capacity(engines.len());
+        for engine in &engines {
+            let relevance = engine.relevance();
+            let mut route = Route {
+                events: 0,
+                comments: relevance.comments,
+                everything: relevance.everything,
+            };
+            for event in relevance.events {
+                let bit = match vocabulary.iter().position(|known| *known == event) {
+                    Some(bit) => bit,
+                    None => {
+                        vocabulary.push(event);
+                        vocabulary.len() - 1
+                    }
+                };
+                if bit < ROUTED {
+                    route.events |= 1 << bit;
+                } else {
+                    route.everything = true;
+                }
+            }
+            routes.push(route);
+        }
+        vocabulary.truncate(ROUTED);
         Self {
             annotator: Annotator::new(bots, responses),
-            engines: specs.into_iter().map(MetricEngine::new).collect(),
+            engines,
+            routes,
+            matcher: Matcher::new(&vocabulary),
             points: Vec::new(),
         }
     }
@@ -48,15 +176,20 @@ impl Computation {
         self.engines.iter().map(MetricEngine::tracked_issues).sum()
     }
 
-    /// Feeds one item (in key order) to every metric and hands each point to `emit` with
-    /// the index of its metric; stops at the first error `emit` returns.
+    /// Feeds one item (in key order) to every metric it concerns and hands each point to
+    /// `emit` with the index of its metric; stops at the first error `emit` returns.
     pub fn receive<E>(
         &mut self,
         item: &mut Item,
         mut emit: impl FnMut(usize, &Point) -> Result<(), E>,
     ) -> Result<(), E> {
         self.annotator.annotate(item);
-        for (index, engine) in self.engines.iter_mut().enumerate() {
+        let matched = self.matcher.matches(item);
+        let comment = matches!(item.key.kind, Kind::Comment | Kind::ReviewComment);
+        for (index, (engine, route)) in self.engines.iter_mut().zip(&self.routes).enumerate() {
+            if !(route.everything || matched & route.events != 0 || (comment && route.comments)) {
+                continue;
+            }
             engine.receive(item, &mut self.points);
             let mut result = Ok(());
             for point in &self.points {
@@ -99,6 +232,54 @@ mod tests {
                 .expect("no error");
         }
         out
+    }
+
+    #[test]
+    fn the_bit_matcher_agrees_with_the_descriptions() {
+        let vocabulary: Vec<EventMatcher> = [
+            "opened",
+            "commented",
+            "closed",
+            "reopened",
+            "merged",
+            "labeled:lgtm",
+            "labeled:a:b",
+            "unlabeled:lgtm",
+            "responded",
+            "closed-unmerged",
+        ]
+        .iter()
+        .map(|e| EventMatcher::parse(e).expect("event"))
+        .chain([EventMatcher::Never, EventMatcher::Always])
+        .collect();
+        let matcher = Matcher::new(&vocabulary);
+        let pr = (1, true, "alice");
+        let mut items = vec![
+            opened(1, 1, true, "alice"),
+            comment(2, 1, pr, "bob", "x"),
+            event(3, 1, pr, "closed", None, Some("bob")),
+            event(4, 2, pr, "reopened", None, Some("bob")),
+            event(5, 3, pr, "merged", None, Some("bob")),
+            event(6, 4, pr, "labeled", Some("lgtm"), Some("bob")),
+            event(7, 5, pr, "labeled", Some("a:b"), Some("bob")),
+            event(8, 6, pr, "unlabeled", Some("lgtm"), Some("bob")),
+            event(9, 7, pr, "unlabeled", Some("a:b"), Some("bob")),
+            event(10, 8, pr, "referenced", None, Some("bob")),
+        ];
+        let mut first = comment(11, 2, pr, "carol", "y");
+        first.marks.responded = true;
+        let mut unmerged = event(12, 9, pr, "closed", None, Some("bob"));
+        unmerged.marks.unmerged = true;
+        items.extend([first, unmerged]);
+        for item in &items {
+            let label = item.label.as_deref().unwrap_or("");
+            let want = vocabulary
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.matches(&item.event, label, item.marks))
+                .fold(0u128, |bits, (bit, _)| bits | 1 << bit);
+            assert_eq!(matcher.matches(item), want, "{item:?}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use velodrome_model::metric::{CountSpec, EventMatcher, ItemFilter};
 
-use super::engine::{Audience, Item, Kind, Point, Stamp, Values};
+use super::engine::{Audience, Item, Kind, Point, Relevance, Stamp, Values};
 use super::state::StateTracker;
 
 /// One `count` metric's running computation over one repository's stream.
@@ -45,6 +45,23 @@ impl CountEngine {
     /// Whether the metric needs comment bodies (the reader skips them otherwise).
     pub fn reads_bodies(&self) -> bool {
         !self.comments.is_empty()
+    }
+
+    /// Which items can change the output: the counted event, comments when bodies are
+    /// matched, and whatever moves the state.
+    pub(crate) fn relevance(&self) -> Relevance {
+        let mut relevance = Relevance {
+            events: self.event.iter().cloned().collect(),
+            comments: !self.comments.is_empty(),
+            everything: false,
+        };
+        if let Some(state) = &self.state {
+            match state.listens_to() {
+                Some(events) => relevance.events.extend(events.iter().cloned()),
+                None => relevance.everything = true,
+            }
+        }
+        relevance
     }
 
     /// Issues with a state (memory accounting for benchmarks).

@@ -7,8 +7,8 @@
 
 use velodrome_model::metric::{DurationSpec, EventMatcher, ItemFilter};
 
-use super::engine::{Audience, Item, Point, Stamp, Values};
-use super::state::IssueMap;
+use super::engine::{Audience, Item, Point, Relevance, Stamp, Values};
+use super::issues::IssueTable;
 
 /// One item's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub struct DurationEngine {
     every: bool,
     audience: Audience,
     /// Items whose clock runs or that are done; an idle item has no entry.
-    clocks: IssueMap<Clock>,
+    clocks: IssueTable<Clock>,
     stamp: Stamp,
 }
 
@@ -39,8 +39,17 @@ impl DurationEngine {
             to: spec.to().clone(),
             every: spec.every(),
             audience: Audience::new(filter, true, false),
-            clocks: IssueMap::default(),
+            clocks: IssueTable::default(),
             stamp: Stamp::default(),
+        }
+    }
+
+    /// Which items can change the output: the two events.
+    pub(crate) fn relevance(&self) -> Relevance {
+        Relevance {
+            events: vec![self.from.clone(), self.to.clone()],
+            comments: false,
+            everything: false,
         }
     }
 
@@ -59,7 +68,7 @@ impl DurationEngine {
             return;
         }
         let time = item.key.time;
-        let clock = self.clocks.get(&item.issue).copied();
+        let clock = self.clocks.get(item.issue).copied();
         if stops && let Some(Clock::Running(start)) = clock {
             out.push(Point {
                 time_ns: self.stamp.next(time),
@@ -70,13 +79,13 @@ impl DurationEngine {
                 author: None,
             });
             if self.every {
-                self.clocks.remove(&item.issue);
+                self.clocks.remove(item.issue);
             } else {
                 self.clocks.insert(item.issue, Clock::Done);
                 return;
             }
         }
-        if starts && !self.clocks.contains_key(&item.issue) {
+        if starts && self.clocks.get(item.issue).is_none() {
             self.clocks.insert(item.issue, Clock::Running(time));
         }
     }

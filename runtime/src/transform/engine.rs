@@ -12,7 +12,7 @@
 //!   nanoseconds, moved forward by 1 ns past the previous point when needed ([`Stamp`]), so
 //!   the first point of a second keeps exactly the timestamp the original wrote.
 
-use velodrome_model::metric::{ItemFilter, Marks, MetricSpec, Plugin};
+use velodrome_model::metric::{EventMatcher, ItemFilter, Marks, MetricSpec, Plugin};
 
 use super::count::CountEngine;
 use super::duration::DurationEngine;
@@ -219,6 +219,18 @@ impl Audience {
     }
 }
 
+/// Which items can change a metric's output: anything else is skipped before its engine
+/// sees it, which is most items for most metrics.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Relevance {
+    /// Events that matter (matched with their marks).
+    pub events: Vec<EventMatcher>,
+    /// Comments matter (the metric matches their bodies).
+    pub comments: bool,
+    /// Every item matters.
+    pub everything: bool,
+}
+
 /// One metric's running computation over one repository's stream.
 #[derive(Debug, Clone)]
 pub enum MetricEngine {
@@ -244,6 +256,14 @@ impl MetricEngine {
         match self {
             Self::Count(engine) => engine.reads_bodies(),
             Self::Duration(_) => false,
+        }
+    }
+
+    /// Which items can change the metric's output.
+    pub(crate) fn relevance(&self) -> Relevance {
+        match self {
+            Self::Count(engine) => engine.relevance(),
+            Self::Duration(engine) => engine.relevance(),
         }
     }
 

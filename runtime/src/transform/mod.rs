@@ -39,6 +39,7 @@ mod count;
 mod duration;
 mod engine;
 mod health;
+mod issues;
 mod output;
 mod source;
 mod state;

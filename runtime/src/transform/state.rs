@@ -17,10 +17,9 @@
 //! Removed entries leave holes that are compacted once they outnumber the live ones, so the
 //! memory follows the open issues, not the history.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use velodrome_model::metric::{EventMatcher, Marks, StateSpec};
+
+use super::issues::IssueTable;
 
 /// Age of an item active since the beginning of time, in nanoseconds: Go's saturated
 /// `time.Duration`, which the original wrote for such items.
@@ -70,32 +69,6 @@ type Code = u8;
 fn code(matcher: u8, active: bool) -> Code {
     (matcher << 1) | u8::from(active)
 }
-
-/// A hasher for issue numbers: one multiply instead of SipHash. Keys are issue numbers
-/// from our own database, not attacker-chosen, so flooding resistance buys nothing here.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct IssueHasher(u64);
-
-impl Hasher for IssueHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_i64(&mut self, n: i64) {
-        self.0 = (n as u64)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .rotate_left(29);
-    }
-}
-
-/// A map keyed by issue number.
-pub(crate) type IssueMap<V> = HashMap<i64, V, BuildHasherDefault<IssueHasher>>;
 
 /// Items kept inside the map entry; longer descriptions go to the heap. Inline codes save
 /// a pointer chase (a cache miss) on every event, the hot spot of a profile.
@@ -165,7 +138,7 @@ pub struct StateTracker {
     matchers: Matchers,
     initial: Box<[Code]>,
     starts_active: bool,
-    issues: IssueMap<IssueState>,
+    issues: IssueTable<IssueState>,
     active: ActiveSet,
     percentiles: Vec<u8>,
 }
@@ -188,7 +161,7 @@ impl StateTracker {
             matchers,
             initial,
             starts_active,
-            issues: IssueMap::default(),
+            issues: IssueTable::default(),
             active: ActiveSet::default(),
             percentiles: percentiles.to_vec(),
         }
@@ -216,7 +189,7 @@ impl StateTracker {
         {
             return None;
         }
-        if !self.issues.contains_key(&issue) {
+        if self.issues.get(issue).is_none() {
             let slot = if self.starts_active {
                 self.active.insert_forever();
                 Slot::Forever
@@ -231,7 +204,7 @@ impl StateTracker {
                 },
             );
         }
-        let state = self.issues.get_mut(&issue)?;
+        let state = self.issues.get_mut(issue)?;
         let mut changed = false;
         for c in state.codes.as_mut_slice() {
             let matcher = *c >> 1;
@@ -263,7 +236,7 @@ impl StateTracker {
         if self.active.needs_compaction() {
             let moves = self.active.compact();
             for (owner, position) in moves {
-                if let Some(state) = self.issues.get_mut(&owner) {
+                if let Some(state) = self.issues.get_mut(owner) {
                     state.slot = Slot::At(position);
                 }
             }
@@ -288,14 +261,14 @@ impl StateTracker {
     /// Whether `issue`'s state is active (every item active).
     pub fn is_active(&self, issue: i64) -> bool {
         self.issues
-            .get(&issue)
+            .get(issue)
             .is_some_and(|s| s.codes.as_slice().iter().all(|c| c & 1 == 1))
     }
 
     #[cfg_attr(not(test), allow(dead_code))]
     /// The items of `issue` as (active, matcher) pairs, for tests and debugging.
     pub fn items(&self, issue: i64) -> Option<Vec<(bool, EventMatcher)>> {
-        self.issues.get(&issue).map(|s| {
+        self.issues.get(issue).map(|s| {
             s.codes
                 .as_slice()
                 .iter()
@@ -304,7 +277,14 @@ impl StateTracker {
         })
     }
 
-    #[allow(dead_code)]
+    /// Every event description that can change a state (the items' events and the
+    /// chains of their opposites), or `None` when every item of the stream matters (a
+    /// state active from the start is created at an issue's first item, whatever it is).
+    pub fn listens_to(&self) -> Option<&[EventMatcher]> {
+        (!self.starts_active && !self.matchers.list.contains(&EventMatcher::Always))
+            .then_some(self.matchers.list.as_slice())
+    }
+
     /// Issues with a state (memory accounting for benchmarks).
     pub fn tracked_issues(&self) -> usize {
         self.issues.len()
@@ -699,7 +679,7 @@ mod tests {
         let mut set = ActiveSet::default();
         // (owner, start) of the live entries, and each owner's position in the set.
         let mut naive: Vec<(i64, i64)> = Vec::new();
-        let mut positions: HashMap<i64, u32> = HashMap::new();
+        let mut positions: std::collections::HashMap<i64, u32> = std::collections::HashMap::new();
         let mut time = 1_500_000_000i64;
         for step in 0..20_000i64 {
             time += (next() % 90) as i64;

@@ -1,0 +1,136 @@
+//! Per-issue memory of the transform (states, duration clocks, first responses), keyed by
+//! issue number.
+//!
+//! GitHub numbers a repository's issues and pull requests 1, 2, 3, ..., so a vector
+//! indexed by number finds an issue's entry in one load, where a hash map first probes: on
+//! a Kubernetes-size history that probe was the most expensive instruction of the whole
+//! transform. Numbers too large for a vector (never seen on GitHub) go to a map.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Largest number kept in the vector: 4 M issues, far above any repository.
+const DENSE_LIMIT: i64 = 1 << 22;
+
+/// A hasher for issue numbers: one multiply instead of SipHash. Keys are issue numbers
+/// from our own database, not attacker-chosen, so flooding resistance buys nothing here.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IssueHasher(u64);
+
+impl Hasher for IssueHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
+    }
+}
+
+/// Values by issue number.
+#[derive(Debug, Clone)]
+pub(crate) struct IssueTable<V> {
+    dense: Vec<Option<V>>,
+    sparse: HashMap<i64, V, BuildHasherDefault<IssueHasher>>,
+    len: usize,
+}
+
+impl<V> Default for IssueTable<V> {
+    fn default() -> Self {
+        Self {
+            dense: Vec::new(),
+            sparse: HashMap::default(),
+            len: 0,
+        }
+    }
+}
+
+impl<V> IssueTable<V> {
+    fn slot(issue: i64) -> Option<usize> {
+        (0..DENSE_LIMIT).contains(&issue).then_some(issue as usize)
+    }
+
+    /// The value of `issue`.
+    pub fn get(&self, issue: i64) -> Option<&V> {
+        match Self::slot(issue) {
+            Some(i) => self.dense.get(i).and_then(Option::as_ref),
+            None => self.sparse.get(&issue),
+        }
+    }
+
+    /// The value of `issue`, to change.
+    pub fn get_mut(&mut self, issue: i64) -> Option<&mut V> {
+        match Self::slot(issue) {
+            Some(i) => self.dense.get_mut(i).and_then(Option::as_mut),
+            None => self.sparse.get_mut(&issue),
+        }
+    }
+
+    /// Sets the value of `issue`, returning the old one.
+    pub fn insert(&mut self, issue: i64, value: V) -> Option<V> {
+        let old = match Self::slot(issue) {
+            Some(i) => {
+                if i >= self.dense.len() {
+                    // Grow geometrically: numbers arrive roughly in order.
+                    let len = (i + 1).max(self.dense.len() * 2).max(64);
+                    self.dense.resize_with(len, || None);
+                }
+                self.dense[i].replace(value)
+            }
+            None => self.sparse.insert(issue, value),
+        };
+        if old.is_none() {
+            self.len += 1;
+        }
+        old
+    }
+
+    /// Removes the value of `issue`.
+    pub fn remove(&mut self, issue: i64) -> Option<V> {
+        let old = match Self::slot(issue) {
+            Some(i) => self.dense.get_mut(i).and_then(Option::take),
+            None => self.sparse.remove(&issue),
+        };
+        if old.is_some() {
+            self.len -= 1;
+        }
+        old
+    }
+
+    /// How many issues have a value.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_and_sparse_numbers_behave_alike() {
+        let mut table = IssueTable::default();
+        for issue in [1, 5_000, 0, DENSE_LIMIT, -3, i64::MAX / 4] {
+            assert_eq!(table.insert(issue, issue * 2), None);
+            assert_eq!(table.get(issue), Some(&(issue * 2)));
+        }
+        assert_eq!(table.len(), 6);
+        assert_eq!(table.insert(5_000, 1), Some(10_000));
+        *table.get_mut(DENSE_LIMIT).expect("present") += 1;
+        assert_eq!(table.get(DENSE_LIMIT), Some(&(DENSE_LIMIT * 2 + 1)));
+        assert_eq!(table.remove(-3), Some(-6));
+        assert_eq!(table.remove(-3), None);
+        assert_eq!(table.remove(1), Some(2));
+        assert_eq!(table.get(1), None);
+        assert_eq!(table.get(2), None);
+        assert_eq!(table.len(), 4);
+    }
+}
