@@ -197,6 +197,8 @@ pub struct Logged {
     /// GraphQL: the operation name and the points charged (0 for REST).
     pub query: Option<String>,
     pub points: u64,
+    /// GraphQL: the root fields asked for (`rateLimit` aside), the fetcher's batch size.
+    pub graphql_roots: usize,
     pub conditional: bool,
     pub authorized: bool,
     pub at: Instant,
@@ -591,12 +593,12 @@ impl State {
     }
 
     /// One GraphQL query: (reply, points charged, operation name, rate limited).
-    fn graphql(&mut self, body: &str) -> (Reply, u64, String, bool) {
+    fn graphql(&mut self, body: &str) -> (Reply, u64, (String, usize), bool) {
         let index = self.graphql_queries;
         self.graphql_queries += 1;
         if self.faults.graphql_rate_limited_at == Some(index) {
             let body = r#"{"errors":[{"type":"RATE_LIMITED","code":"graphql_rate_limit","message":"API rate limit already exceeded for user ID 1."}]}"#;
-            return (reply(200, body.into()), 0, "RATE_LIMITED".into(), true);
+            return (reply(200, body.into()), 0, ("RATE_LIMITED".into(), 0), true);
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -618,14 +620,14 @@ impl State {
             return (
                 reply(502, body.into()),
                 outcome.cost,
-                outcome.operation,
+                (outcome.operation, outcome.roots),
                 false,
             );
         }
         (
             reply(outcome.status, outcome.body),
             outcome.cost,
-            outcome.operation,
+            (outcome.operation, outcome.roots),
             false,
         )
     }
@@ -809,11 +811,13 @@ async fn serve(
                 header("authorization").is_some_and(|a| a == format!("Bearer {}", s.token));
             let is_graphql = method == "POST" && path == "/graphql";
             let (mut points, mut operation, mut graphql_limited) = (0, None, false);
+            let mut graphql_roots = 0;
             let mut r = if !authorized {
                 reply(401, r#"{"message":"Bad credentials"}"#.into())
             } else if is_graphql {
-                let (r, cost, name, limited) = s.graphql(&request_body);
+                let (r, cost, (name, roots), limited) = s.graphql(&request_body);
                 (points, operation, graphql_limited) = (cost, Some(name), limited);
+                graphql_roots = roots;
                 r
             } else {
                 s.route(&base, path, &query)
@@ -909,6 +913,7 @@ async fn serve(
                 status: r.status,
                 query: operation,
                 points,
+                graphql_roots,
                 conditional,
                 authorized,
                 at: Instant::now(),

@@ -108,6 +108,8 @@ pub struct Outcome {
     pub body: String,
     pub cost: u64,
     pub operation: String,
+    /// Root fields asked for, `rateLimit` aside (the batch size of the fetcher's queries).
+    pub roots: usize,
 }
 
 /// Everything the executor needs from the fake's state.
@@ -222,6 +224,7 @@ pub fn execute(ctx: &Context, body: &str) -> Outcome {
         body: json!({"errors": [{"message": message}]}).to_string(),
         cost: 0,
         operation: String::new(),
+        roots: 0,
     };
     let request: Value = match serde_json::from_str(body) {
         Ok(v) => v,
@@ -246,6 +249,11 @@ pub fn execute(ctx: &Context, body: &str) -> Outcome {
         .unwrap_or_default();
     let fragments = fragments(&doc);
     let cost = ((requests(selection, 1, &vars, &fragments) + 50) / 100).max(1);
+    let roots = selection
+        .items
+        .iter()
+        .filter(|i| matches!(i, Selection::Field(f) if f.name != "rateLimit"))
+        .count();
     let mut exec = Exec {
         ctx,
         fragments,
@@ -267,6 +275,7 @@ pub fn execute(ctx: &Context, body: &str) -> Outcome {
         body: body.to_string(),
         cost,
         operation,
+        roots,
     }
 }
 
