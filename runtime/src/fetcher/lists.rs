@@ -81,21 +81,20 @@ impl Rows {
         }
     }
 
-    /// The page to commit with `cursor`. Pull requests updated at or after `since` (the
-    /// last complete walk's mark; every one when `None`) are queued for their reviews:
-    /// something about them changed, perhaps a review.
-    fn into_page(self, kind: ListKind, cursor: Cursor, since: Option<UtcTime>) -> PageWrite {
+    /// The page to commit with `cursor`. Its pull requests go to the writer, which queues
+    /// for their reviews those that changed since they were stored (perhaps a review).
+    fn into_page(self, kind: ListKind, cursor: Cursor) -> PageWrite {
         let mut page = PageWrite::new(kind.endpoint());
         page.cursor = Some(cursor);
         match self {
             Rows::Issues(rows) => {
-                let changed: Vec<i64> = rows
+                let seen: Vec<(i64, UtcTime)> = rows
                     .iter()
-                    .filter(|r| r.is_pr && since.is_none_or(|mark| r.updated_at >= mark))
-                    .map(|r| r.number)
+                    .filter(|r| r.is_pr)
+                    .map(|r| (r.number, r.updated_at))
                     .collect();
-                if !changed.is_empty() {
-                    page.queue.push(QueueOp::ReviewsWanted(changed));
+                if !seen.is_empty() {
+                    page.queue.push(QueueOp::ReviewsWanted(seen));
                 }
                 page.rows.issues = rows;
             }
@@ -270,7 +269,7 @@ impl RepoSync {
                     next_cursor.next_url = None;
                     let switch = Rows::Comments(Vec::new());
                     writer
-                        .send(switch.into_page(kind, next_cursor.clone(), None))
+                        .send(switch.into_page(kind, next_cursor.clone()))
                         .await?;
                     drop(progress);
                     return self.walk_list_up(kind, stats, writer, next_cursor).await;
@@ -318,7 +317,7 @@ impl RepoSync {
             }
             rows.count(stats);
             writer
-                .send(rows.into_page(kind, next_cursor.clone(), cursor.since))
+                .send(rows.into_page(kind, next_cursor.clone()))
                 .await?;
             cursor = next_cursor;
             match next {
@@ -383,9 +382,8 @@ impl RepoSync {
                 next_cursor.mark_at = None;
             }
             rows.count(stats);
-            // Every item of this part is newer than the mark: all are changes.
             writer
-                .send(rows.into_page(kind, next_cursor.clone(), None))
+                .send(rows.into_page(kind, next_cursor.clone()))
                 .await?;
             cursor = next_cursor;
             if complete {

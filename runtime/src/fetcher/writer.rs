@@ -6,6 +6,7 @@ use mysql_async::Pool;
 use mysql_async::prelude::Queryable;
 
 use super::sync::SyncError;
+use crate::db::UtcTime;
 use crate::db::tables::{self, CommentRow, Cursor, EventRow, IssueRow, ReviewRow};
 
 /// Rows of one page, of any table (most pages fill one or two).
@@ -35,8 +36,9 @@ pub(super) enum QueueOp {
     },
     /// A pull request's reviews: resume after `after`, or (`None`) done.
     Reviews { issue: i64, after: Option<String> },
-    /// Pull requests whose reviews must be read (the issues walk saw them change).
-    ReviewsWanted(Vec<i64>),
+    /// Pull requests the issues walk read, with their update times: those that are new or
+    /// newer than the stored row changed (perhaps a review), so their reviews are queued.
+    ReviewsWanted(Vec<(i64, UtcTime)>),
 }
 
 /// One fetched page and the sync state that covers it: they commit together.
@@ -71,6 +73,15 @@ const MAX_PAGES_PER_COMMIT: usize = 8;
 /// queue change in one transaction.
 async fn commit_pages(pool: &Pool, key: &str, batch: &[PageWrite]) -> Result<(), SyncError> {
     let mut tx = pool.start_transaction(crate::db::write_tx()).await?;
+    // Before the issues are upserted: which pull requests changed since they were stored.
+    let mut changed = Vec::new();
+    for page in batch {
+        for op in &page.queue {
+            if let QueueOp::ReviewsWanted(seen) = op {
+                changed.extend(changed_since_stored(&mut tx, key, seen).await?);
+            }
+        }
+    }
     for page in batch {
         let rows = &page.rows;
         tables::upsert_issues(&mut tx, key, &rows.issues).await?;
@@ -89,7 +100,69 @@ async fn commit_pages(pool: &Pool, key: &str, batch: &[PageWrite]) -> Result<(),
             apply(&mut tx, key, op).await?;
         }
     }
+    queue_reviews(&mut tx, key, &changed).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// The pull requests of `seen` that are not stored yet or are stored with an older update
+/// time: exactly those that changed since the last read, whatever the walk's mark.
+async fn changed_since_stored<Q: Queryable>(
+    tx: &mut Q,
+    key: &str,
+    seen: &[(i64, UtcTime)],
+) -> Result<Vec<i64>, SyncError> {
+    if seen.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = seen
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let stored: Vec<(i64, mysql_async::Value)> = tx
+        .exec(
+            format!(
+                "SELECT id, issue_updated_at FROM issues WHERE repository = ? AND id IN ({ids})"
+            ),
+            (key,),
+        )
+        .await?;
+    let mut known = std::collections::HashMap::new();
+    for (id, at) in stored {
+        let at = UtcTime::from_mysql(&at).map_err(|e| crate::db::DbError::Value(e.to_string()))?;
+        known.insert(id, at);
+    }
+    Ok(seen
+        .iter()
+        .filter(|(n, at)| known.get(n).copied().flatten().is_none_or(|old| old < *at))
+        .map(|(n, _)| *n)
+        .collect())
+}
+
+/// Queues pull requests for their reviews; one queued again starts from the first page.
+async fn queue_reviews<Q: Queryable>(
+    tx: &mut Q,
+    key: &str,
+    issues: &[i64],
+) -> Result<(), SyncError> {
+    if issues.is_empty() {
+        return Ok(());
+    }
+    let tuples = vec!["(?, ?)"; issues.len()].join(",");
+    let mut params: Vec<mysql_async::Value> = Vec::with_capacity(issues.len() * 2);
+    for issue in issues {
+        params.push(key.into());
+        params.push((*issue).into());
+    }
+    tx.exec_drop(
+        format!(
+            "INSERT INTO sync_review_queue (repository, issue_id) VALUES {tuples} \
+             ON DUPLICATE KEY UPDATE after_cursor = NULL"
+        ),
+        params,
+    )
+    .await?;
     Ok(())
 }
 
@@ -149,23 +222,6 @@ async fn apply<Q: Queryable>(tx: &mut Q, key: &str, op: &QueueOp) -> Result<(), 
             tx.exec_drop(
                 "DELETE FROM sync_review_queue WHERE repository = ? AND issue_id = ?",
                 (key, issue),
-            )
-            .await?
-        }
-        QueueOp::ReviewsWanted(issues) if !issues.is_empty() => {
-            let tuples = vec!["(?, ?)"; issues.len()].join(",");
-            let mut params: Vec<mysql_async::Value> = Vec::with_capacity(issues.len() * 2);
-            for issue in issues {
-                params.push(key.into());
-                params.push((*issue).into());
-            }
-            // A pull request queued again starts its reviews from the first page.
-            tx.exec_drop(
-                format!(
-                    "INSERT INTO sync_review_queue (repository, issue_id) VALUES {tuples} \
-                     ON DUPLICATE KEY UPDATE after_cursor = NULL"
-                ),
-                params,
             )
             .await?
         }
