@@ -8,7 +8,7 @@
 //! `VELODROME_REQUIRE_SERVICES=1`, which makes it fail.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::json;
@@ -47,7 +47,7 @@ fn validator_dir() -> Option<PathBuf> {
 }
 
 /// Runs the validator over `queries`: (exit code, problems printed).
-fn validate(dir: &PathBuf, queries: &[QueryText]) -> (Option<i32>, String) {
+fn validate(dir: &Path, queries: &[QueryText]) -> (Option<i32>, String) {
     let input: Vec<serde_json::Value> = queries
         .iter()
         .map(|q| json!({"name": q.name, "text": q.text, "variables": q.variables}))

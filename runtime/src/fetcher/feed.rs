@@ -140,7 +140,7 @@ impl RepoSync {
             return crate::db::retry_transient(key, "events feed commit", move || async move {
                 let mut next_cursor = walked.clone();
                 let mut tx = pool.start_transaction(crate::db::write_tx()).await?;
-                tables::upsert_events(&mut tx, key, &rows).await?;
+                tables::upsert_events(&mut tx, key, rows).await?;
                 {
                     if !reached {
                         // The feed ran out before the mark: issues created before its oldest
