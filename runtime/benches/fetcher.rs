@@ -45,6 +45,7 @@ fn rows_of(repo: &FakeRepo) -> (Vec<IssueRow>, Vec<CommentRow>, Vec<EventRow>) {
             updated_at: UtcTime(i.updated_at),
             labels: i.labels.clone(),
             assignees: i.assignees.clone(),
+            node_id: None,
         })
         .collect();
     let mut comments = Vec::new();
@@ -64,6 +65,7 @@ fn rows_of(repo: &FakeRepo) -> (Vec<IssueRow>, Vec<CommentRow>, Vec<EventRow>) {
         .values()
         .map(|e| EventRow {
             id: e.id,
+            node_id: None,
             issue_id: e.issue,
             event: e.event.clone(),
             label: e.label.clone(),

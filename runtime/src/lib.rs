@@ -3,6 +3,14 @@
 //! in particular, which the generator's manifests must satisfy).
 
 pub mod cli;
+/// Every GraphQL query the fetcher can send, for the test that validates them against
+/// GitHub's published schema; and GitHub's node-ID encoding, which the fake GitHub of the
+/// tests uses to hand out node IDs as GitHub does.
+pub mod graphql {
+    pub use crate::github::node_id::{database_id, encode, encode_legacy, event_id};
+    pub use crate::github::queries::{QueryText, all_queries};
+}
+
 mod db;
 mod fetcher;
 mod github;

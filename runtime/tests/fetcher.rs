@@ -73,8 +73,8 @@ fn is_list(path: &str, repo: &str, what: &str) -> bool {
     path.starts_with(&format!("/repos/{repo}/{what}?"))
 }
 
-/// Issue numbers whose per-issue event pages are truly needed: those created before the
-/// oldest event the capped feed still shows.
+/// Issue numbers whose histories the capped feed cannot show: those created before the
+/// oldest event it still serves.
 fn unreachable_issues(repo: &FakeRepo, cap: usize) -> BTreeSet<i64> {
     let floor = repo
         .events
@@ -119,8 +119,9 @@ async fn backfill_then_conditional_polls_then_only_changes() {
         .await
         .assert_same(&Mirror::expected(&data));
 
-    // ... within the request budget: one request per 100 items per list endpoint, plus the
-    // per-issue event pages that the capped feed cannot reach, and nothing else.
+    // ... within the request budget: one request per 100 items per list endpoint, and the
+    // issues the capped feed cannot reach through GraphQL timelines (100 per query), with
+    // no per-issue REST page.
     let log = fake.log();
     assert!(
         log.iter().all(|l| l.status == 200 && l.authorized),
@@ -130,32 +131,31 @@ async fn backfill_then_conditional_polls_then_only_changes() {
     let comments = count(&log, |p| is_list(p, "velo/big", "issues/comments"));
     let reviews = count(&log, |p| is_list(p, "velo/big", "pulls/comments"));
     let feed = count(&log, |p| is_list(p, "velo/big", "issues/events"));
-    let per_issue: Vec<&Logged> = log
+    let per_issue = log
         .iter()
         .filter(|l| l.path.contains("/events?") && !is_list(&l.path, "velo/big", "issues/events"))
+        .count();
+    let timelines: Vec<&Logged> = log
+        .iter()
+        .filter(|l| l.query.as_deref().is_some_and(|q| q.ends_with("Timelines")))
         .collect();
+    let points: u64 = log.iter().map(|l| l.points).sum();
     eprintln!(
-        "backfill requests: issues {issues} for {}, comments {comments} for {}, reviews {reviews} for {}, feed {feed} for {cap} of {}, per-issue {} ; total {}",
+        "backfill requests: issues {issues} for {}, comments {comments} for {}, reviews {reviews} for {}, feed {feed} for {cap} of {}, timeline queries {} ({points} points); total {}",
         sizes.issues,
         sizes.comments,
         sizes.reviews,
         sizes.events,
-        per_issue.len(),
+        timelines.len(),
         log.len()
     );
     assert_eq!(issues, sizes.issues.div_ceil(100), "issues");
     assert_eq!(comments, sizes.comments.div_ceil(100), "comments");
     assert_eq!(reviews, sizes.reviews.div_ceil(100), "reviews");
     assert!(feed <= cap.div_ceil(100), "feed: {feed}");
+    assert_eq!(per_issue, 0, "no per-issue REST event page");
+    // Every issue the feed cannot reach is asked for once per page of its timeline.
     let needed = unreachable_issues(&data, cap);
-    let fetched: BTreeSet<i64> = per_issue
-        .iter()
-        .filter_map(|l| l.path.split('/').nth(5).and_then(|n| n.parse().ok()))
-        .collect();
-    assert_eq!(
-        fetched, needed,
-        "per-issue event pages only for issues the feed cannot reach"
-    );
     let pages_needed: usize = needed
         .iter()
         .map(|n| {
@@ -167,9 +167,18 @@ async fn backfill_then_conditional_polls_then_only_changes() {
                 .max(1)
         })
         .sum();
-    assert_eq!(per_issue.len(), pages_needed);
+    let asked: usize = timelines.iter().map(|l| l.graphql_roots).sum();
+    assert_eq!(asked, pages_needed);
+    assert!(timelines.len() <= pages_needed.div_ceil(100) + 2);
+    // The rest of GraphQL: the reviews of the pull requests no timeline covered.
+    assert!(
+        log.iter()
+            .filter(|l| l.query.is_some())
+            .all(|l| l.points == 1),
+        "one point per query"
+    );
     assert_eq!(
-        issues + comments + reviews + feed + per_issue.len(),
+        issues + comments + reviews + feed + log.iter().filter(|l| l.query.is_some()).count(),
         log.len()
     );
 

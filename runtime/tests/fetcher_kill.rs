@@ -1,13 +1,14 @@
-//! Crash safety: SIGKILL the real fetcher binary at random points of a backfill, five
-//! times, restarting each time; the final tables must equal the fake's data, with no row
-//! lost and none duplicated.
+//! Crash safety: SIGKILL the real fetcher binary at random points of a backfill that reads
+//! old histories through GraphQL timelines, five times (twice in the REST walks, three
+//! times among the GraphQL queries), restarting each time; the final tables, reviews
+//! included, must equal the fake's data, with no row lost and none duplicated.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use support::fake_github::{FakeGithub, Mirror, Sizes, generate};
+use support::fake_github::{FakeGithub, Mirror, Sizes, add_pr_reviews, generate};
 use support::mysql::fresh_database;
 
 const TOKEN: &str = "ghp_killtest_token_value";
@@ -27,6 +28,7 @@ fn command(fake: &FakeGithub, db: &str, token: &std::path::Path) -> std::process
     .arg("--github-url")
     .arg(&fake.url)
     .env("VELODROME_GITHUB_BACKOFF_MS", "20")
+    .env("VELODROME_GRAPHQL_BATCH", "20")
     .env("VELODROME_LOG", "warn")
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::null());
@@ -35,11 +37,14 @@ fn command(fake: &FakeGithub, db: &str, token: &std::path::Path) -> std::process
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_five_times_then_restart_loses_and_duplicates_nothing() {
+    let Some(reference_db) = fresh_database("fetcher_kill_ref").await else {
+        return;
+    };
     let Some(db) = fresh_database("fetcher_kill").await else {
         return;
     };
     let fake = FakeGithub::start(TOKEN).await;
-    let data = generate(
+    let mut data = generate(
         7,
         Sizes {
             issues: 2000,
@@ -48,9 +53,12 @@ async fn sigkill_five_times_then_restart_loses_and_duplicates_nothing() {
             events: 8000,
         },
     );
+    add_pr_reviews(&mut data, 7, 1500);
     fake.with(|s| {
         s.repos.insert("velo/crashy".into(), data.clone());
-        s.feed_cap = 6000;
+        // The feed reaches its newest 3,000 events: the older issues' histories come
+        // through GraphQL timelines.
+        s.feed_cap = 3000;
         // Past page 8 the lists are read oldest first by `since`: kills land in both parts.
         s.list_page_limit = Some(8);
     });
@@ -58,24 +66,49 @@ async fn sigkill_five_times_then_restart_loses_and_duplicates_nothing() {
     let token = dir.path().join("token");
     std::fs::write(&token, TOKEN).expect("write token");
 
-    // Deterministic "random" kill points, spread over the ~1,000 requests of the backfill so
-    // kills land in the list walks, the events feed walk and the per-issue event pages.
-    // The kill comes at an arbitrary moment after that request: mid-page, mid-transaction
-    // or between commits.
+    // An uninterrupted backfill first, to place the kills: two in the REST part (list
+    // walks and feed), three in the GraphQL part (timelines and reviews). Batches of 20
+    // spread the GraphQL part over enough queries to kill between them.
+    assert!(
+        run_to_end(command(&fake, &reference_db, &token))
+            .await
+            .success()
+    );
+    let rest_total = rest_data_requests(&fake);
+    let graphql_total = graphql_queries(&fake);
+    assert!(graphql_total >= 20, "{graphql_total} GraphQL queries");
+    fake.clear_log();
+
+    // Deterministic "random" kill points within each share; the kill comes at an arbitrary
+    // moment after that request: mid-page, mid-transaction or between commits.
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut kills = Vec::new();
-    for round in 0..5u64 {
+    for round in 0..5usize {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let (from, width) =
-            [(20, 100), (140, 45), (300, 200), (500, 200), (700, 200)][round as usize];
-        let target = from + (seed % width) as usize;
+        let (graphql, from, to) = [
+            (false, 0.05, 0.4),
+            (false, 0.5, 0.95),
+            (true, 0.05, 0.3),
+            (true, 0.4, 0.6),
+            (true, 0.7, 0.9),
+        ][round];
+        let total = if graphql { graphql_total } else { rest_total } as f64;
+        let share = from + (to - from) * (seed % 1000) as f64 / 1000.0;
+        let target = ((total * share) as usize).max(1);
         let mut child = command(&fake, &db, &token)
             .spawn()
             .expect("spawn velodrome");
         let started = Instant::now();
-        while fake.log().len() < target && started.elapsed() < Duration::from_secs(30) {
+        let reached = |fake: &FakeGithub| {
+            if graphql {
+                graphql_queries(fake) >= target
+            } else {
+                rest_data_requests(fake) >= target
+            }
+        };
+        while !reached(&fake) && started.elapsed() < Duration::from_secs(60) {
             tokio::time::sleep(Duration::from_millis(2 + seed % 5)).await;
         }
         let still_running = child.try_wait().expect("poll child").is_none();
@@ -89,24 +122,32 @@ async fn sigkill_five_times_then_restart_loses_and_duplicates_nothing() {
             "round {round}: the fetcher had already finished"
         );
         assert!(!status.success());
-        kills.push((target, fake.log().last().map(|l| l.path.clone())));
+        kills.push((graphql, target, fake.log().last().map(|l| l.path.clone())));
     }
-    eprintln!("killed after (requests, last path): {kills:#?}");
+    eprintln!(
+        "reference: {rest_total} REST data requests, {graphql_total} GraphQL queries; killed after (GraphQL?, count, last path): {kills:#?}"
+    );
 
     // Restart and let it finish.
     assert!(run_to_end(command(&fake, &db, &token)).await.success());
-    Mirror::load(&db, "velo/crashy")
+    let expected = Mirror::expected_named(&data, Some("velo/crashy"));
+    Mirror::load_all(&db, "velo/crashy")
         .await
-        .assert_same(&Mirror::expected(&data));
+        .assert_same(&expected);
+    Mirror::load_all(&reference_db, "velo/crashy")
+        .await
+        .assert_same(&expected);
 
-    // Nothing left half-done, and a poll now costs only 304s.
+    // Nothing left half-done, and a poll now costs only 304s and no point.
     let pool = mysql_async::Pool::new(db.as_str());
     let mut conn = pool.get_conn().await.expect("connect");
-    let pending: Option<i64> = conn
-        .query_first("SELECT COUNT(*) FROM sync_event_backfill")
-        .await
-        .expect("count");
-    assert_eq!(pending, Some(0));
+    for queue in ["sync_event_backfill", "sync_review_queue"] {
+        let pending: Option<i64> = conn
+            .query_first(format!("SELECT COUNT(*) FROM {queue}"))
+            .await
+            .expect("count");
+        assert_eq!(pending, Some(0), "{queue}");
+    }
     drop(conn);
     pool.disconnect().await.ok();
     fake.clear_log();
@@ -119,6 +160,19 @@ async fn sigkill_five_times_then_restart_loses_and_duplicates_nothing() {
             .map(|l| (&l.path, l.status))
             .collect::<Vec<_>>()
     );
+}
+
+/// REST requests the fake answered with data.
+fn rest_data_requests(fake: &FakeGithub) -> usize {
+    fake.log()
+        .iter()
+        .filter(|l| l.query.is_none() && l.status == 200)
+        .count()
+}
+
+/// GraphQL queries the fake answered.
+fn graphql_queries(fake: &FakeGithub) -> usize {
+    fake.log().iter().filter(|l| l.query.is_some()).count()
 }
 
 /// Runs `cmd` to its end off the async runtime (the fake GitHub serves on it meanwhile).

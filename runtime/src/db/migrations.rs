@@ -15,13 +15,95 @@ pub struct Migration {
     pub statements: &'static [&'static str],
 }
 
+/// `ALTER TABLE` statements run only when `table` lacks `column`: MySQL 8 has no
+/// `ADD COLUMN IF NOT EXISTS`, and a crash between an ALTER and its migration record must
+/// not make the next start fail. One ALTER per table is atomic in InnoDB, so the column
+/// stands for the whole statement.
+macro_rules! alter_unless_column {
+    ($table:literal, $column:literal, $alter:literal) => {
+        [
+            concat!(
+                "SET @velodrome_ddl = IF((SELECT COUNT(*) FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = '",
+                $table,
+                "' AND column_name = '",
+                $column,
+                "') = 0, '",
+                $alter,
+                "', 'DO 0')"
+            ),
+            "PREPARE velodrome_ddl FROM @velodrome_ddl",
+            "EXECUTE velodrome_ddl",
+            "DEALLOCATE PREPARE velodrome_ddl",
+        ]
+    };
+}
+
+const ISSUES_NODE_ID: [&str; 4] = alter_unless_column!(
+    "issues",
+    "node_id",
+    "ALTER TABLE issues ADD COLUMN node_id VARCHAR(128) NULL"
+);
+const EVENTS_NODE_ID: [&str; 4] = alter_unless_column!(
+    "issue_events",
+    "node_id",
+    "ALTER TABLE issue_events ADD COLUMN node_id VARCHAR(128) NULL, \
+     ADD UNIQUE KEY events_repo_node (repository, node_id)"
+);
+const BACKFILL_CURSOR: [&str; 4] = alter_unless_column!(
+    "sync_event_backfill",
+    "timeline_after",
+    "ALTER TABLE sync_event_backfill ADD COLUMN timeline_after VARCHAR(255) NULL"
+);
+
+/// Migration 2 in order: the three guarded ALTERs, then the new tables.
+const V2: [&str; 14] = [
+    ISSUES_NODE_ID[0],
+    ISSUES_NODE_ID[1],
+    ISSUES_NODE_ID[2],
+    ISSUES_NODE_ID[3],
+    EVENTS_NODE_ID[0],
+    EVENTS_NODE_ID[1],
+    EVENTS_NODE_ID[2],
+    EVENTS_NODE_ID[3],
+    BACKFILL_CURSOR[0],
+    BACKFILL_CURSOR[1],
+    BACKFILL_CURSOR[2],
+    BACKFILL_CURSOR[3],
+    // Submitted pull-request reviews. id: the review's database id (REST `id`, GraphQL
+    // `fullDatabaseId`); issue_id: the pull request NUMBER; state as GitHub spells it
+    // (APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED); user '' when the author is gone.
+    "CREATE TABLE IF NOT EXISTS reviews (
+        repository VARCHAR(255) NOT NULL,
+        id BIGINT NOT NULL,
+        node_id VARCHAR(128) NOT NULL,
+        issue_id BIGINT NOT NULL,
+        user VARCHAR(255) NOT NULL,
+        state VARCHAR(32) NOT NULL,
+        submitted_at DATETIME NULL,
+        body MEDIUMTEXT NOT NULL,
+        PRIMARY KEY (repository, id),
+        KEY reviews_repo_submitted (repository, submitted_at),
+        KEY reviews_repo_issue (repository, issue_id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    // Pull requests whose reviews must be read (the issues walk saw them change);
+    // after_cursor resumes a pull request with more than one page of reviews.
+    "CREATE TABLE IF NOT EXISTS sync_review_queue (
+        repository VARCHAR(255) NOT NULL,
+        issue_id BIGINT NOT NULL,
+        after_cursor VARCHAR(255) NULL,
+        PRIMARY KEY (repository, issue_id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+];
+
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "original tables with integer ids, plus fetcher sync state",
-    statements: &[
-        // One row per issue or pull request; id is the issue NUMBER.
-        "CREATE TABLE IF NOT EXISTS issues (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "original tables with integer ids, plus fetcher sync state",
+        statements: &[
+            // One row per issue or pull request; id is the issue NUMBER.
+            "CREATE TABLE IF NOT EXISTS issues (
             repository VARCHAR(255) NOT NULL,
             id BIGINT NOT NULL,
             title TEXT NOT NULL,
@@ -36,8 +118,8 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             PRIMARY KEY (repository, id),
             KEY issues_repo_updated (repository, issue_updated_at)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        // Every issue event, all types kept; issue_id is the issue NUMBER.
-        "CREATE TABLE IF NOT EXISTS issue_events (
+            // Every issue event, all types kept; issue_id is the issue NUMBER.
+            "CREATE TABLE IF NOT EXISTS issue_events (
             repository VARCHAR(255) NOT NULL,
             id BIGINT NOT NULL,
             issue_id BIGINT NOT NULL,
@@ -50,9 +132,9 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             KEY repo_created (repository, event_created_at),
             KEY events_repo_issue (repository, issue_id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        // Issue comments (pull_request = false) and review comments (pull_request = true):
-        // two id spaces on GitHub, so the flag is part of the key.
-        "CREATE TABLE IF NOT EXISTS comments (
+            // Issue comments (pull_request = false) and review comments (pull_request = true):
+            // two id spaces on GitHub, so the flag is part of the key.
+            "CREATE TABLE IF NOT EXISTS comments (
             repository VARCHAR(255) NOT NULL,
             id BIGINT NOT NULL,
             pull_request BOOL NOT NULL,
@@ -65,26 +147,26 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             KEY repo_comment_created (repository, comment_created_at),
             KEY comments_repo_issue (repository, issue_id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        // Current label set of each issue, replaced on every update of the issue.
-        "CREATE TABLE IF NOT EXISTS labels (
+            // Current label set of each issue, replaced on every update of the issue.
+            "CREATE TABLE IF NOT EXISTS labels (
             repository VARCHAR(255) NOT NULL,
             issue_id BIGINT NOT NULL,
             name VARCHAR(255) NOT NULL,
             PRIMARY KEY (repository, issue_id, name)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        // Current assignee set of each issue, replaced on every update of the issue.
-        "CREATE TABLE IF NOT EXISTS assignees (
+            // Current assignee set of each issue, replaced on every update of the issue.
+            "CREATE TABLE IF NOT EXISTS assignees (
             repository VARCHAR(255) NOT NULL,
             issue_id BIGINT NOT NULL,
             name VARCHAR(255) NOT NULL,
             PRIMARY KEY (repository, issue_id, name)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        // Per repository and endpoint: where the next poll starts and the ETag to send.
-        // since_at: `since` watermark (list endpoints sorted by updated ascending).
-        // next_url: page to resume from (events feed walks newest first).
-        // mark_id / mark_at: newest event already fully covered by the events feed.
-        // walk_top_id / walk_top_at: newest event of the walk in progress.
-        "CREATE TABLE IF NOT EXISTS sync_cursors (
+            // Per repository and endpoint: where the next poll starts and the ETag to send.
+            // since_at: `since` watermark (list endpoints sorted by updated ascending).
+            // next_url: page to resume from (events feed walks newest first).
+            // mark_id / mark_at: newest event already fully covered by the events feed.
+            // walk_top_id / walk_top_at: newest event of the walk in progress.
+            "CREATE TABLE IF NOT EXISTS sync_cursors (
             repository VARCHAR(255) NOT NULL,
             endpoint VARCHAR(32) NOT NULL,
             since_at DATETIME NULL,
@@ -97,14 +179,20 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
             PRIMARY KEY (repository, endpoint)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        // Issues whose events the repository-wide feed cannot reach (it only goes back so
-        // far), so their per-issue event pages must be read; a row goes when its last page
-        // is committed. next_url resumes a partly read issue.
-        "CREATE TABLE IF NOT EXISTS sync_event_backfill (
+            // Issues whose events the repository-wide feed cannot reach (it only goes back so
+            // far), so their per-issue event pages must be read; a row goes when its last page
+            // is committed. next_url resumes a partly read issue.
+            "CREATE TABLE IF NOT EXISTS sync_event_backfill (
             repository VARCHAR(255) NOT NULL,
             issue_id BIGINT NOT NULL,
             next_url TEXT NULL,
             PRIMARY KEY (repository, issue_id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    ],
-}];
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "node ids of issues and events, pull-request reviews, GraphQL timeline cursors",
+        statements: &V2,
+    },
+];

@@ -142,3 +142,43 @@ pub fn write_tx() -> mysql_async::TxOpts {
 
 /// Attempts of a transaction that keeps failing transiently before the error is returned.
 pub const TRANSIENT_ATTEMPTS: u32 = 5;
+
+/// An error that may be InnoDB rolling a transaction back (see [`DbError::is_transient`]).
+pub trait Transient {
+    /// True when running the same transaction again may succeed.
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for DbError {
+    fn is_transient(&self) -> bool {
+        DbError::is_transient(self)
+    }
+}
+
+/// Runs `transaction` (which opens, fills and commits one transaction) again, whole, when
+/// MySQL rolls it back on a deadlock or lock wait timeout, up to [`TRANSIENT_ATTEMPTS`]
+/// times with a short growing pause. Every writer of the fetcher commits through here, so
+/// a rollback never fails a round that one more try would finish. `what` names the
+/// transaction in the warning.
+pub async fn retry_transient<T, E, F, Fut>(
+    repository: &str,
+    what: &str,
+    mut transaction: F,
+) -> Result<T, E>
+where
+    E: Transient + std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match transaction().await {
+            Err(err) if err.is_transient() && attempt < TRANSIENT_ATTEMPTS => {
+                tracing::warn!(repository, attempt, error = %err, "{what} rolled back by MySQL; running it again");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
+            }
+            other => return other,
+        }
+    }
+}

@@ -40,13 +40,21 @@ pub struct IssueRow {
     pub labels: Vec<String>,
     /// Assignee logins, the full current set.
     pub assignees: Vec<String>,
+    /// GitHub's node ID (REST `node_id`), by which GraphQL reads the issue's timeline.
+    pub node_id: Option<String>,
 }
 
 /// One row of `issue_events`.
+///
+/// An event's identity is its node ID (unique per repository), which REST (`node_id`) and
+/// GraphQL (`id`) share; `id` is its database id, which REST gives and the node ID encodes
+/// (see [`crate::github::node_id::event_id`]), so both reads give the same row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRow {
-    /// GitHub's event id.
+    /// GitHub's event id (negative only for a node ID that encodes none).
     pub id: i64,
+    /// GitHub's node ID; `None` only for rows written before node IDs were stored.
+    pub node_id: Option<String>,
     /// Number of the issue the event belongs to.
     pub issue_id: i64,
     /// Event type, verbatim (`labeled`, `closed`, `merged`, ...).
@@ -132,12 +140,13 @@ pub async fn upsert_issues<Q: Queryable>(
     insert_many(
         conn,
         "INSERT INTO issues (repository, id, title, body, user, state, comments, is_pr, \
-         issue_closed_at, issue_created_at, issue_updated_at)",
-        11,
+         issue_closed_at, issue_created_at, issue_updated_at, node_id)",
+        12,
         "ON DUPLICATE KEY UPDATE title = VALUES(title), body = VALUES(body), \
          user = VALUES(user), state = VALUES(state), comments = VALUES(comments), \
          is_pr = VALUES(is_pr), issue_closed_at = VALUES(issue_closed_at), \
-         issue_created_at = VALUES(issue_created_at), issue_updated_at = VALUES(issue_updated_at)",
+         issue_created_at = VALUES(issue_created_at), issue_updated_at = VALUES(issue_updated_at), \
+         node_id = COALESCE(VALUES(node_id), node_id)",
         rows,
         |r, v| {
             v.extend([
@@ -152,6 +161,7 @@ pub async fn upsert_issues<Q: Queryable>(
                 opt_time(r.closed_at),
                 r.created_at.to_mysql(),
                 r.updated_at.to_mysql(),
+                opt_str(&r.node_id),
             ])
         },
     )
@@ -208,7 +218,9 @@ pub async fn upsert_issues<Q: Queryable>(
     Ok(())
 }
 
-/// Upserts issue events (an event edited on GitHub is updated, never duplicated).
+/// Upserts issue events (an event edited on GitHub is updated, never duplicated). A row
+/// matches by id or by node ID, so an event read once by REST and once through GraphQL is
+/// one row; a real (positive) id is never replaced by a derived (negative) one.
 pub async fn upsert_events<Q: Queryable>(
     conn: &mut Q,
     repository: &str,
@@ -216,17 +228,19 @@ pub async fn upsert_events<Q: Queryable>(
 ) -> Result<(), DbError> {
     insert_many(
         conn,
-        "INSERT INTO issue_events (repository, id, issue_id, event, label, actor, assignee, \
-         event_created_at)",
-        8,
-        "ON DUPLICATE KEY UPDATE issue_id = VALUES(issue_id), event = VALUES(event), \
-         label = VALUES(label), actor = VALUES(actor), assignee = VALUES(assignee), \
-         event_created_at = VALUES(event_created_at)",
+        "INSERT INTO issue_events (repository, id, node_id, issue_id, event, label, actor, \
+         assignee, event_created_at)",
+        9,
+        "ON DUPLICATE KEY UPDATE id = IF(VALUES(id) < 0 AND id > 0, id, VALUES(id)), \
+         node_id = COALESCE(VALUES(node_id), node_id), issue_id = VALUES(issue_id), \
+         event = VALUES(event), label = VALUES(label), actor = VALUES(actor), \
+         assignee = VALUES(assignee), event_created_at = VALUES(event_created_at)",
         rows,
         |r, v| {
             v.extend([
                 Value::from(repository),
                 Value::from(r.id),
+                opt_str(&r.node_id),
                 Value::from(r.issue_id),
                 Value::from(r.event.as_str()),
                 opt_str(&r.label),
@@ -264,6 +278,55 @@ pub async fn upsert_comments<Q: Queryable>(
                 Value::from(r.user.as_str()),
                 r.created_at.to_mysql(),
                 r.updated_at.to_mysql(),
+            ])
+        },
+    )
+    .await
+}
+
+/// One row of `reviews`: a submitted pull-request review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewRow {
+    /// The review's database id (`fullDatabaseId`; past 2^31 for recent reviews).
+    pub id: i64,
+    /// Its node ID.
+    pub node_id: String,
+    /// Number of the pull request reviewed.
+    pub issue_id: i64,
+    /// Author login; empty when the user is gone.
+    pub user: String,
+    /// `APPROVED`, `CHANGES_REQUESTED`, `COMMENTED` or `DISMISSED`.
+    pub state: String,
+    /// When it was submitted.
+    pub submitted_at: Option<UtcTime>,
+    /// Body; empty when there is none.
+    pub body: String,
+}
+
+/// Upserts reviews; a later read (a dismissal, an edit) replaces state and body.
+pub async fn upsert_reviews<Q: Queryable>(
+    conn: &mut Q,
+    repository: &str,
+    rows: &[ReviewRow],
+) -> Result<(), DbError> {
+    insert_many(
+        conn,
+        "INSERT INTO reviews (repository, id, node_id, issue_id, user, state, submitted_at, body)",
+        8,
+        "ON DUPLICATE KEY UPDATE node_id = VALUES(node_id), issue_id = VALUES(issue_id), \
+         user = VALUES(user), state = VALUES(state), submitted_at = VALUES(submitted_at), \
+         body = VALUES(body)",
+        rows,
+        |r, v| {
+            v.extend([
+                Value::from(repository),
+                Value::from(r.id),
+                Value::from(r.node_id.as_str()),
+                Value::from(r.issue_id),
+                Value::from(r.user.as_str()),
+                Value::from(r.state.as_str()),
+                opt_time(r.submitted_at),
+                Value::from(r.body.as_str()),
             ])
         },
     )

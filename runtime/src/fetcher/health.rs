@@ -22,6 +22,7 @@ struct RepoHealth {
     issues: u64,
     comments: u64,
     events: u64,
+    reviews: u64,
 }
 
 /// Shared counters of the running fetcher.
@@ -61,6 +62,7 @@ impl Health {
                 entry.issues += stats.issues;
                 entry.comments += stats.comments;
                 entry.events += stats.events;
+                entry.reviews += stats.reviews;
             }
             Err(()) => entry.rounds_failed += 1,
         }
@@ -99,6 +101,7 @@ impl Health {
                 ("issues", h.issues),
                 ("comments", h.comments),
                 ("issue_events", h.events),
+                ("reviews", h.reviews),
             ] {
                 let _ = writeln!(
                     out,

@@ -2,10 +2,16 @@
 //! more repositories into MySQL, incrementally and within the rate limit.
 //!
 //! Each repository runs in its own task, so a slow or failing repository never holds up the
-//! others; they share one token pool and one MySQL pool. See [`sync`] for what a round does.
+//! others; they share one token pool and one MySQL pool. See [`sync`] for what a round does;
+//! each source has its own module (`lists`, `feed`, `timelines`) over one page writer
+//! (`writer`).
 
+mod feed;
 pub mod health;
+mod lists;
 pub mod sync;
+mod timelines;
+mod writer;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -126,6 +132,7 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
                         issues = stats.issues,
                         comments = stats.comments,
                         events = stats.events,
+                        reviews = stats.reviews,
                         backfilled_issues = stats.backfilled_issues,
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "round done"
@@ -149,6 +156,12 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
     tracing::info!(
         requests = stats.requests(None),
         not_modified = stats.requests(Some("304")),
+        graphql_queries = stats
+            .graphql_queries
+            .load(std::sync::atomic::Ordering::Relaxed),
+        graphql_points = stats
+            .graphql_points
+            .load(std::sync::atomic::Ordering::Relaxed),
         retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed),
         "fetcher done"
     );

@@ -12,6 +12,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, IF_NONE_MATCH, USER_AGENT};
 
+use super::token::Resource;
 use super::{GithubError, TokenPool, link};
 use crate::shutdown::Shutdown;
 
@@ -72,13 +73,17 @@ pub enum Fetched {
 pub struct Stats {
     /// Retries after a failure or a rate limit.
     pub retries: AtomicU64,
+    /// GraphQL points spent, as each answer's `rateLimit.cost` says.
+    pub graphql_points: AtomicU64,
+    /// GraphQL queries answered (any status).
+    pub graphql_queries: AtomicU64,
     /// Answers per (token index, status); status `error` is a request that got no answer
     /// (timeout, refused or broken connection). Token `None`: a link to another origin.
     by_status: Mutex<BTreeMap<(Option<usize>, String), u64>>,
 }
 
 impl Stats {
-    fn record(&self, token: Option<usize>, status: &str) {
+    pub(crate) fn record(&self, token: Option<usize>, status: &str) {
         let mut counts = self.by_status.lock().unwrap_or_else(|e| e.into_inner());
         *counts.entry((token, status.to_owned())).or_insert(0) += 1;
     }
@@ -98,16 +103,17 @@ impl Stats {
 /// A GitHub REST client over a pool of tokens.
 #[derive(Debug)]
 pub struct Client {
-    http: reqwest::Client,
-    pool: TokenPool,
-    config: ClientConfig,
+    pub(crate) http: reqwest::Client,
+    pub(crate) pool: TokenPool,
+    pub(crate) config: ClientConfig,
     /// Request counters.
     pub stats: Stats,
     /// Cuts retry and rate-limit waits short so a stop is not held up by a timer.
-    shutdown: Shutdown,
+    pub(crate) shutdown: Shutdown,
 }
 
-enum Attempt {
+/// What one try of a request came to.
+pub(crate) enum Attempt {
     Done(Fetched),
     Retry { wait: Duration, why: String },
     Fail(GithubError),
@@ -186,6 +192,27 @@ impl Client {
                 );
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP velodrome_github_graphql_points_total GraphQL points spent (rateLimit.cost of each answer).\n\
+             # TYPE velodrome_github_graphql_points_total counter\n\
+             velodrome_github_graphql_points_total {}",
+            self.stats.graphql_points.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP velodrome_github_graphql_remaining GraphQL points left per token, from the last answer.\n\
+             # TYPE velodrome_github_graphql_remaining gauge"
+        );
+        for (token, remaining) in self.pool.remaining_of(Resource::Graphql) {
+            if let Some(remaining) = remaining {
+                let _ = writeln!(
+                    out,
+                    "velodrome_github_graphql_remaining{{token=\"{}\"}} {remaining}",
+                    crate::observe::escape_label(token)
+                );
+            }
+        }
         out
     }
 
@@ -240,7 +267,7 @@ impl Client {
         }
     }
 
-    fn backoff(&self, failures: u32) -> Duration {
+    pub(crate) fn backoff(&self, failures: u32) -> Duration {
         let exp = self
             .config
             .backoff_base
@@ -338,37 +365,10 @@ impl Client {
             });
         }
         let message = error_message(&body);
-        if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
-            let retry_after = header_str(&headers, "retry-after")
-                .and_then(|v| retry_after_secs(v, header_str(&headers, "date")));
-            let remaining = header_str(&headers, "x-ratelimit-remaining")
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            let reset = header_str(&headers, "x-ratelimit-reset")
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            if let Some(secs) = retry_after {
-                return Attempt::Retry {
-                    wait: Duration::from_secs(secs).min(self.config.max_wait),
-                    why: format!("rate limit (Retry-After {secs}s): {message}"),
-                };
-            }
-            if remaining == Some(0) {
-                if let Some(index) = index {
-                    self.pool.exhaust(index, reset);
-                }
-                return Attempt::Retry {
-                    wait: Duration::ZERO,
-                    why: format!("rate limit (primary, token exhausted): {message}"),
-                };
-            }
-            if message.to_ascii_lowercase().contains("rate limit") {
-                // Secondary limit without Retry-After: at least a minute, growing.
-                let wait = Duration::from_secs(60u64.saturating_mul(1 << limited.min(5)))
-                    .min(self.config.max_wait);
-                return Attempt::Retry {
-                    wait,
-                    why: format!("rate limit (secondary): {message}"),
-                };
-            }
+        if let Some(retry) =
+            self.rate_limited(status, &headers, &message, index, Resource::Core, limited)
+        {
+            return retry;
         }
         if status.is_server_error() {
             return Attempt::Retry {
@@ -387,6 +387,57 @@ impl Client {
 /// `Retry-After` in seconds: either delay-seconds or an HTTP-date (RFC 9110, section
 /// 10.2.3). A date is measured against the response's own `Date` header when it has one,
 /// so a skewed local clock does not stretch or cut the wait.
+impl Client {
+    /// The retry a 403/429 asks for, if it is a rate limit: `Retry-After` (secondary
+    /// limits, either budget), a spent primary budget (`x-ratelimit-remaining: 0`: the
+    /// token rests until its reset and another one is picked), or a secondary limit
+    /// without a header (at least a minute, growing). `None`: a real refusal.
+    pub(crate) fn rate_limited(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        message: &str,
+        index: Option<usize>,
+        resource: Resource,
+        limited: u32,
+    ) -> Option<Attempt> {
+        if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
+            return None;
+        }
+        let retry_after = header_str(headers, "retry-after")
+            .and_then(|v| retry_after_secs(v, header_str(headers, "date")));
+        let remaining =
+            header_str(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
+        let reset =
+            header_str(headers, "x-ratelimit-reset").and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(secs) = retry_after {
+            return Some(Attempt::Retry {
+                wait: Duration::from_secs(secs).min(self.config.max_wait),
+                why: format!("rate limit (Retry-After {secs}s): {message}"),
+            });
+        }
+        if remaining == Some(0) {
+            if let Some(index) = index {
+                self.pool.exhaust_of(index, resource, reset);
+            }
+            return Some(Attempt::Retry {
+                wait: Duration::ZERO,
+                why: format!("rate limit (primary, token exhausted): {message}"),
+            });
+        }
+        if message.to_ascii_lowercase().contains("rate limit") {
+            // Secondary limit without Retry-After: at least a minute, growing.
+            let wait = Duration::from_secs(60u64.saturating_mul(1 << limited.min(5)))
+                .min(self.config.max_wait);
+            return Some(Attempt::Retry {
+                wait,
+                why: format!("rate limit (secondary): {message}"),
+            });
+        }
+        None
+    }
+}
+
 fn retry_after_secs(value: &str, date: Option<&str>) -> Option<u64> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
@@ -423,12 +474,12 @@ fn parse_http_date(text: &str) -> Option<i64> {
     Some(crate::db::UtcTime::from_parts(year, month, day, h, mi, s).0)
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// reqwest's error chain in one line (its Display alone hides the cause).
-fn describe(err: &reqwest::Error) -> String {
+pub(crate) fn describe(err: &reqwest::Error) -> String {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
@@ -440,7 +491,7 @@ fn describe(err: &reqwest::Error) -> String {
 }
 
 /// GitHub's `{"message": ...}`, or the start of the body.
-fn error_message(body: &[u8]) -> String {
+pub(crate) fn error_message(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Message {
         message: String,

@@ -1,5 +1,6 @@
-//! The shared GitHub REST layer: a token pool, rate-limit accounting from every response,
-//! retries with backoff, `Link` pagination and conditional requests (ETag / 304).
+//! The shared GitHub layer: a token pool, rate-limit accounting from every response,
+//! retries with backoff, `Link` pagination and conditional requests (ETag / 304) for REST,
+//! and GraphQL queries (`graphql`, `queries`) on the same pool with their own budget.
 //!
 //! Plain reqwest and our own lenient models instead of octocrab: octocrab's models reject
 //! real payloads (`actor: null` of deleted users fails a whole page), its ETag support is
@@ -7,8 +8,11 @@
 //! token counter both build on [`Client`].
 
 pub mod client;
+pub mod graphql;
 pub mod link;
 pub mod models;
+pub mod node_id;
+pub mod queries;
 pub mod token;
 
 pub use client::{Client, ClientConfig, Fetched};
@@ -58,6 +62,24 @@ pub enum GithubError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Setup(String),
+    /// A GraphQL query failed for good: an error in its answer other than `NOT_FOUND`, an
+    /// undecodable answer, or retries used up. Names the query, never its variables.
+    #[error("GraphQL query {query}: {message}")]
+    Graphql {
+        /// The operation name.
+        query: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// GitHub gave up on a GraphQL query (502/504) or it got no answer in time: the caller
+    /// asks for less at once.
+    #[error("GraphQL query {query} timed out: {why}")]
+    GraphqlTimeout {
+        /// The operation name.
+        query: String,
+        /// The status or network error.
+        why: String,
+    },
 }
 
 impl GithubError {

@@ -32,6 +32,9 @@ pub struct PullRequestRef {
 pub struct Issue {
     /// Issue or pull request number.
     pub number: i64,
+    /// Node ID, by which GraphQL finds the issue.
+    #[serde(default)]
+    pub node_id: Option<String>,
     /// Title.
     #[serde(default)]
     pub title: Option<String>,
@@ -99,6 +102,9 @@ pub struct IssueRef {
 pub struct Event {
     /// Event id.
     pub id: i64,
+    /// Node ID: the event's identity, shared with GraphQL's `id`.
+    #[serde(default)]
+    pub node_id: Option<String>,
     /// Event type.
     pub event: String,
     /// Who did it; null for deleted users.

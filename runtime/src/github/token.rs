@@ -81,12 +81,33 @@ struct Budget {
     reset: Option<u64>,
 }
 
-/// The tokens of one process: requests go to the token with most remaining, and when all
-/// are below the low-water mark the caller waits for the earliest reset.
+/// GitHub's separate rate-limit budgets a token draws on: REST requests (`core`, 5,000
+/// requests an hour) and GraphQL (`graphql`, 5,000 points an hour). Each is picked and
+/// rested on its own, so a spent GraphQL budget never stops REST polling, nor the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// REST requests.
+    Core,
+    /// GraphQL points.
+    Graphql,
+}
+
+impl Resource {
+    fn slot(self) -> usize {
+        match self {
+            Resource::Core => 0,
+            Resource::Graphql => 1,
+        }
+    }
+}
+
+/// The tokens of one process: requests go to the token with most remaining in the budget
+/// they draw on, and when all are below the low-water mark the caller waits for the
+/// earliest reset.
 #[derive(Debug)]
 pub struct TokenPool {
     tokens: Vec<Token>,
-    budgets: Mutex<Vec<Budget>>,
+    budgets: Mutex<Vec<[Budget; 2]>>,
     low_water: u64,
 }
 
@@ -102,7 +123,7 @@ impl TokenPool {
         if tokens.is_empty() {
             return Err(GithubError::Token("no GitHub token given".into()));
         }
-        let budgets = Mutex::new(vec![Budget::default(); tokens.len()]);
+        let budgets = Mutex::new(vec![[Budget::default(); 2]; tokens.len()]);
         Ok(TokenPool {
             tokens,
             budgets,
@@ -110,24 +131,32 @@ impl TokenPool {
         })
     }
 
-    /// Picks a token: the one with most remaining (unknown counts as full). Returns its
-    /// index, or the time to wait when every token is at or below the low-water mark.
+    /// Picks a token for a REST request: the one with most core requests remaining
+    /// (unknown counts as full). Returns its index, or the time to wait when every token
+    /// is at or below the low-water mark.
     pub fn pick(&self) -> Result<(usize, Token), Duration> {
-        self.pick_at(now_epoch())
+        self.pick_for(Resource::Core)
     }
 
-    fn pick_at(&self, now: u64) -> Result<(usize, Token), Duration> {
-        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+    /// [`Self::pick`] for the budget of `resource`.
+    pub fn pick_for(&self, resource: Resource) -> Result<(usize, Token), Duration> {
+        self.pick_at(resource, now_epoch())
+    }
+
+    fn pick_at(&self, resource: Resource, now: u64) -> Result<(usize, Token), Duration> {
+        let slot = resource.slot();
+        let mut all = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut budgets: Vec<&mut Budget> = all.iter_mut().map(|b| &mut b[slot]).collect();
         for b in budgets.iter_mut() {
             if b.reset.is_some_and(|reset| reset <= now) {
-                *b = Budget::default();
+                **b = Budget::default();
             }
         }
         let best = budgets
             .iter()
+            .map(|b| **b)
             .enumerate()
-            .max_by_key(|(i, b)| (b.remaining.unwrap_or(u64::MAX), std::cmp::Reverse(*i)))
-            .map(|(i, b)| (i, *b));
+            .max_by_key(|(i, b)| (b.remaining.unwrap_or(u64::MAX), std::cmp::Reverse(*i)));
         match best {
             Some((i, b)) if b.remaining.is_none_or(|r| r > self.low_water) => {
                 Ok((i, self.tokens[i].clone()))
@@ -143,7 +172,9 @@ impl TokenPool {
         }
     }
 
-    /// Records the `x-ratelimit-*` headers of a response made with token `index`.
+    /// Records the `x-ratelimit-*` headers of a response made with token `index`, in the
+    /// budget `x-ratelimit-resource` names (`core` when absent; other budgets such as
+    /// `search` are not ours to track).
     pub fn observe(&self, index: usize, headers: &HeaderMap) {
         let num = |name: &str| {
             headers
@@ -151,19 +182,32 @@ impl TokenPool {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
         };
-        // Only the core (REST) budget decides which token serves list calls.
-        let resource = headers
+        let resource = match headers
             .get("x-ratelimit-resource")
-            .and_then(|v| v.to_str().ok());
-        if resource.is_some_and(|r| r != "core") {
-            return;
-        }
+            .and_then(|v| v.to_str().ok())
+        {
+            None | Some("core") => Resource::Core,
+            Some("graphql") => Resource::Graphql,
+            Some(_) => return,
+        };
         let (remaining, reset) = (num("x-ratelimit-remaining"), num("x-ratelimit-reset"));
+        self.record(index, resource, remaining, reset);
+    }
+
+    /// Records what a response said about one budget of token `index` (GraphQL also tells
+    /// it in the body's `rateLimit`).
+    pub fn record(
+        &self,
+        index: usize,
+        resource: Resource,
+        remaining: Option<u64>,
+        reset: Option<u64>,
+    ) {
         if remaining.is_none() && reset.is_none() {
             return;
         }
         let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = budgets.get_mut(index) {
+        if let Some(b) = budgets.get_mut(index).map(|b| &mut b[resource.slot()]) {
             b.remaining = remaining.or(b.remaining);
             b.reset = reset.or(b.reset);
         }
@@ -172,11 +216,16 @@ impl TokenPool {
     /// Each token's label and the core requests it had left at the last response (`None`
     /// before its first), for `/metrics`.
     pub fn remaining(&self) -> Vec<(&str, Option<u64>)> {
+        self.remaining_of(Resource::Core)
+    }
+
+    /// Each token's label and what it had left of `resource` at the last response.
+    pub fn remaining_of(&self, resource: Resource) -> Vec<(&str, Option<u64>)> {
         let budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
         self.tokens
             .iter()
             .zip(budgets.iter())
-            .map(|(t, b)| (t.label(), b.remaining))
+            .map(|(t, b)| (t.label(), b[resource.slot()].remaining))
             .collect()
     }
 
@@ -185,10 +234,11 @@ impl TokenPool {
         self.tokens.get(index).map_or("", Token::label)
     }
 
-    /// Marks a token as exhausted until `reset` (epoch seconds), after a 403/429.
-    pub fn exhaust(&self, index: usize, reset: Option<u64>) {
+    /// Marks one budget of a token as exhausted until `reset` (epoch seconds): a 403/429
+    /// for REST, a `RATE_LIMITED` error for GraphQL.
+    pub fn exhaust_of(&self, index: usize, resource: Resource, reset: Option<u64>) {
         let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = budgets.get_mut(index) {
+        if let Some(b) = budgets.get_mut(index).map(|b| &mut b[resource.slot()]) {
             b.remaining = Some(0);
             b.reset = reset.or(b.reset).or(Some(now_epoch() + 60));
         }
@@ -236,15 +286,31 @@ mod tests {
         pool.observe(1, &h);
         set(&mut h, "10", "900");
         pool.observe(2, &h);
-        assert_eq!(pool.pick_at(500).unwrap().0, 1);
+        assert_eq!(pool.pick_at(Resource::Core, 500).unwrap().0, 1);
         set(&mut h, "3", "1000");
         pool.observe(0, &h);
         pool.observe(1, &h);
         // every token low: wait for the earliest reset (900)
-        assert_eq!(pool.pick_at(500).unwrap_err(), Duration::from_secs(400));
+        assert_eq!(
+            pool.pick_at(Resource::Core, 500).unwrap_err(),
+            Duration::from_secs(400)
+        );
+        // the GraphQL budget is apart: still unknown, so every token is usable there
+        assert_eq!(pool.pick_at(Resource::Graphql, 500).unwrap().0, 0);
         // after token 2's reset it is usable again
-        assert_eq!(pool.pick_at(901).unwrap().0, 2);
-        pool.exhaust(2, Some(2000));
-        assert_eq!(pool.pick_at(950).unwrap_err(), Duration::from_secs(50));
+        assert_eq!(pool.pick_at(Resource::Core, 901).unwrap().0, 2);
+        pool.exhaust_of(2, Resource::Core, Some(2000));
+        assert_eq!(
+            pool.pick_at(Resource::Core, 950).unwrap_err(),
+            Duration::from_secs(50)
+        );
+        // a GraphQL response counts against the GraphQL budget only
+        h.insert("x-ratelimit-resource", HeaderValue::from_static("graphql"));
+        set(&mut h, "0", "3000");
+        pool.observe(0, &h);
+        pool.exhaust_of(1, Resource::Graphql, Some(3000));
+        assert_eq!(pool.pick_at(Resource::Graphql, 950).unwrap().0, 2);
+        assert_eq!(pool.remaining_of(Resource::Graphql)[0].1, Some(0));
+        assert_eq!(pool.remaining()[0].1, Some(3));
     }
 }

@@ -5,7 +5,11 @@
 //! It can also replay a recorded session (shared/reference/github-paginate-issues.json).
 //!
 //! A small hand-written HTTP/1.1 server on tokio: no framework, full control over the bytes
-//! (a fault can cut a body in the middle).
+//! (a fault can cut a body in the middle). `POST /graphql` answers GraphQL queries over the
+//! same data (see `fake_graphql.rs`), with its own points budget and faults.
+
+#[path = "fake_graphql.rs"]
+pub mod graphql;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -55,13 +59,105 @@ pub struct FakeEvent {
     pub created_at: i64,
 }
 
-/// One repository's data.
+/// A pull-request review (GraphQL only: no REST list the fetcher reads has them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeReview {
+    pub id: i64,
+    pub issue: i64,
+    pub user: Option<String>,
+    /// APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED or PENDING (a draft).
+    pub state: String,
+    pub submitted_at: i64,
+    pub body: String,
+}
+
+/// One repository's data. `reviews` are review comments (REST `pulls/comments`);
+/// `pr_reviews` are pull-request reviews.
 #[derive(Debug, Clone, Default)]
 pub struct FakeRepo {
     pub issues: BTreeMap<i64, FakeIssue>,
     pub comments: BTreeMap<i64, FakeComment>,
     pub reviews: BTreeMap<i64, FakeComment>,
     pub events: BTreeMap<i64, FakeEvent>,
+    pub pr_reviews: BTreeMap<i64, FakeReview>,
+}
+
+/// The repository's database id, derived from its name.
+pub fn repo_db_id(repo: &str) -> u64 {
+    1_000 + fnv(repo.as_bytes()) % 1_000_000
+}
+
+/// GitHub's node ID of an issue or pull request (current form).
+pub fn issue_node_id(repo: &str, issue: &FakeIssue) -> String {
+    let prefix = if issue.is_pr { "PR" } else { "I" };
+    velodrome::graphql::encode(
+        prefix,
+        &[0, repo_db_id(repo), 100_000 + issue.number as u64],
+    )
+}
+
+/// GitHub's node ID of an event: the current form, or for every fifth event the legacy
+/// one (old objects keep it), both encoding the event id.
+pub fn event_node_id(repo: &str, e: &FakeEvent) -> String {
+    let typename = graphql::event_typename(&e.event);
+    if e.id % 5 == 0 {
+        velodrome::graphql::encode_legacy(&typename, e.id as u64)
+    } else {
+        let prefix: String = typename.chars().filter(char::is_ascii_uppercase).collect();
+        velodrome::graphql::encode(
+            &prefix,
+            &[0, repo_db_id(repo), 100_000 + e.issue as u64, e.id as u64],
+        )
+    }
+}
+
+/// GitHub's node ID of a review.
+pub fn review_node_id(repo: &str, r: &FakeReview) -> String {
+    velodrome::graphql::encode("PRR", &[0, repo_db_id(repo), r.id as u64])
+}
+
+/// Standard base64 with padding (cursors).
+pub fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The inverse of [`base64`].
+pub fn unbase64(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for b in text.trim_end_matches('=').bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 /// Faults to inject, counted over data requests (every request but 304s).
@@ -85,6 +181,12 @@ pub struct Faults {
     pub touch_after: Option<(usize, String, i64)>,
     /// Requests whose path contains this string always get a malformed body.
     pub always_malformed: Option<String>,
+    /// At this GraphQL query index, answer 200 with a `RATE_LIMITED` error, no points
+    /// left and a reset 2 s ahead.
+    pub graphql_rate_limited_at: Option<usize>,
+    /// At these GraphQL query indexes, answer 502 as GitHub does when a query runs too
+    /// long (the points are charged all the same).
+    pub graphql_timeout_at: Vec<usize>,
 }
 
 /// What the fake saw and answered.
@@ -92,6 +194,11 @@ pub struct Faults {
 pub struct Logged {
     pub path: String,
     pub status: u16,
+    /// GraphQL: the operation name and the points charged (0 for REST).
+    pub query: Option<String>,
+    pub points: u64,
+    /// GraphQL: the root fields asked for (`rateLimit` aside), the fetcher's batch size.
+    pub graphql_roots: usize,
     pub conditional: bool,
     pub authorized: bool,
     pub at: Instant,
@@ -118,6 +225,12 @@ pub struct State {
     /// While this holds `false`, every answer waits: a test can look at a client in the
     /// middle of its first request, for as long as it needs, without racing a clock.
     pub gate: Option<tokio::sync::watch::Receiver<bool>>,
+    /// GraphQL points left this hour.
+    pub graphql_remaining: u64,
+    /// Issue node IDs GraphQL answers NOT_FOUND for (deleted after REST listed them).
+    pub graphql_gone: std::collections::BTreeSet<String>,
+    graphql_queries: usize,
+    nodes: Option<Arc<HashMap<String, (String, i64)>>>,
     data_requests: usize,
     rng: u64,
     replay: HashMap<(String, u32), Recorded>,
@@ -192,7 +305,7 @@ impl FakeIssue {
     fn json(&self, base: &str, repo: &str) -> Value {
         let mut v = json!({
             "url": format!("{base}/repos/{repo}/issues/{}", self.number),
-            "id": 100_000 + self.number, "node_id": "I_kwDO", "number": self.number,
+            "id": 100_000 + self.number, "node_id": issue_node_id(repo, self), "number": self.number,
             "title": self.title, "user": user_json(&self.user),
             "labels": self.labels.iter().map(|l| json!({"id": 1, "node_id": "LA_", "name": l, "color": "ededed", "default": false, "description": null})).collect::<Vec<_>>(),
             "state": self.state, "locked": false,
@@ -238,7 +351,7 @@ impl FakeComment {
 impl FakeEvent {
     fn json(&self, base: &str, repo: &str, with_issue: bool) -> Value {
         let mut v = json!({
-            "id": self.id, "node_id": "IE_", "url": format!("{base}/repos/{repo}/issues/events/{}", self.id),
+            "id": self.id, "node_id": event_node_id(repo, self), "url": format!("{base}/repos/{repo}/issues/events/{}", self.id),
             "actor": user_json(&self.actor), "event": self.event, "commit_id": null, "commit_url": null,
             "created_at": rfc3339(self.created_at), "performed_via_github_app": null
         });
@@ -463,6 +576,62 @@ impl State {
         }
     }
 
+    /// Node ID -> (repository, number) of every issue and pull request.
+    fn node_index(&mut self) -> Arc<HashMap<String, (String, i64)>> {
+        if let Some(nodes) = &self.nodes {
+            return nodes.clone();
+        }
+        let mut nodes = HashMap::new();
+        for (name, repo) in &self.repos {
+            for issue in repo.issues.values() {
+                nodes.insert(issue_node_id(name, issue), (name.clone(), issue.number));
+            }
+        }
+        let nodes = Arc::new(nodes);
+        self.nodes = Some(nodes.clone());
+        nodes
+    }
+
+    /// One GraphQL query: (reply, points charged, operation name, rate limited).
+    fn graphql(&mut self, body: &str) -> (Reply, u64, (String, usize), bool) {
+        let index = self.graphql_queries;
+        self.graphql_queries += 1;
+        if self.faults.graphql_rate_limited_at == Some(index) {
+            let body = r#"{"errors":[{"type":"RATE_LIMITED","code":"graphql_rate_limit","message":"API rate limit already exceeded for user ID 1."}]}"#;
+            return (reply(200, body.into()), 0, ("RATE_LIMITED".into(), 0), true);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let nodes = self.node_index();
+        let outcome = {
+            let ctx = graphql::Context {
+                repos: &self.repos,
+                nodes: &nodes,
+                gone: &self.graphql_gone,
+                remaining: self.graphql_remaining,
+                reset: now + 3600,
+            };
+            graphql::execute(&ctx, body)
+        };
+        self.graphql_remaining = self.graphql_remaining.saturating_sub(outcome.cost);
+        if self.faults.graphql_timeout_at.contains(&index) {
+            let body = r#"{"data":null,"errors":[{"message":"Something went wrong while executing your query. This may be the result of a timeout, or it could be a GitHub bug. Please include `0000:0000:0000000:0000000:00000000` when reporting this issue."}]}"#;
+            return (
+                reply(502, body.into()),
+                outcome.cost,
+                (outcome.operation, outcome.roots),
+                false,
+            );
+        }
+        (
+            reply(outcome.status, outcome.body),
+            outcome.cost,
+            (outcome.operation, outcome.roots),
+            false,
+        )
+    }
+
     fn random(&mut self) -> f64 {
         // xorshift64*: deterministic per seed, no dependency.
         self.rng ^= self.rng >> 12;
@@ -490,6 +659,10 @@ impl FakeGithub {
             remaining: 5000,
             latency: HashMap::new(),
             gate: None,
+            graphql_remaining: 5000,
+            graphql_gone: Default::default(),
+            graphql_queries: 0,
+            nodes: None,
             data_requests: 0,
             rng: 0x9e37_79b9_7f4a_7c15,
             replay: HashMap::new(),
@@ -517,6 +690,7 @@ impl FakeGithub {
     pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.sorted.clear(); // the caller may change data
+        state.nodes = None;
         f(&mut state)
     }
 
@@ -585,11 +759,28 @@ async fn serve(
         buf.drain(..head_end + 4);
         let mut lines = head.split("\r\n");
         let request_line = lines.next().unwrap_or_default();
+        let method = request_line.split(' ').next().unwrap_or("GET").to_owned();
         let target = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
         let headers: Vec<(String, String)> = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
             .collect();
+        // A POST carries a body of content-length bytes.
+        let length = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        while buf.len() < length {
+            let mut chunk = [0u8; 65536];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let request_body = String::from_utf8_lossy(&buf[..length]).into_owned();
+        buf.drain(..length);
         let header = |name: &str| {
             headers
                 .iter()
@@ -618,10 +809,18 @@ async fn serve(
                 .map(|(_, d)| *d);
             let authorized =
                 header("authorization").is_some_and(|a| a == format!("Bearer {}", s.token));
-            let mut r = if authorized {
-                s.route(&base, path, &query)
-            } else {
+            let is_graphql = method == "POST" && path == "/graphql";
+            let (mut points, mut operation, mut graphql_limited) = (0, None, false);
+            let mut graphql_roots = 0;
+            let mut r = if !authorized {
                 reply(401, r#"{"message":"Bad credentials"}"#.into())
+            } else if is_graphql {
+                let (r, cost, (name, roots), limited) = s.graphql(&request_body);
+                (points, operation, graphql_limited) = (cost, Some(name), limited);
+                graphql_roots = roots;
+                r
+            } else {
+                s.route(&base, path, &query)
             };
             let etag = format!("\"{:016x}\"", fnv(r.body.as_bytes()));
             let conditional = header("if-none-match").is_some();
@@ -649,6 +848,7 @@ async fn serve(
                         }
                     }
                     s.sorted.clear();
+                    s.nodes = None;
                 }
                 if f.exhausted_at == Some(index) {
                     r = reply(403, r#"{"message":"API rate limit exceeded for user ID 1.","documentation_url":"https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"}"#.into());
@@ -675,7 +875,7 @@ async fn serve(
                         "<html><body><h1>502 Bad Gateway</h1></body></html>".into(),
                     );
                 }
-                if r.status == 200 {
+                if r.status == 200 && !is_graphql {
                     r.headers.push(("etag".into(), etag));
                     s.remaining = s.remaining.saturating_sub(1);
                 }
@@ -683,23 +883,37 @@ async fn serve(
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            let (remaining, reset) = if exhausted {
-                (0, now + 2)
+            let (resource, remaining, used) = if is_graphql {
+                let left = if graphql_limited || exhausted {
+                    0
+                } else {
+                    s.graphql_remaining
+                };
+                ("graphql", left, 5000 - s.graphql_remaining)
             } else {
-                (s.remaining, now + 3600)
+                let left = if exhausted { 0 } else { s.remaining };
+                ("core", left, 5000 - s.remaining)
+            };
+            let reset = if exhausted || graphql_limited {
+                now + 2
+            } else {
+                now + 3600
             };
             r.headers.push(("x-ratelimit-limit".into(), "5000".into()));
             r.headers
                 .push(("x-ratelimit-remaining".into(), remaining.to_string()));
             r.headers
-                .push(("x-ratelimit-used".into(), (5000 - s.remaining).to_string()));
+                .push(("x-ratelimit-used".into(), used.to_string()));
             r.headers
                 .push(("x-ratelimit-reset".into(), reset.to_string()));
             r.headers
-                .push(("x-ratelimit-resource".into(), "core".into()));
+                .push(("x-ratelimit-resource".into(), resource.into()));
             s.log.push(Logged {
                 path: target.clone(),
                 status: r.status,
+                query: operation,
+                points,
+                graphql_roots,
                 conditional,
                 authorized,
                 at: Instant::now(),
@@ -956,6 +1170,64 @@ pub fn generate(seed: u64, sizes: Sizes) -> FakeRepo {
     repo
 }
 
+/// Adds `count` pull-request reviews to `repo`: every state (and one draft in 40, which
+/// nobody but its author sees, so it is never stored), some by deleted users, ids past
+/// 2^31 for the newer half (GitHub's review ids passed it long ago), each submitted after
+/// its pull request opened, which moves the pull request's update time.
+pub fn add_pr_reviews(repo: &mut FakeRepo, seed: u64, count: usize) {
+    let mut rng = seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n.max(1)
+    };
+    let prs: Vec<i64> = repo
+        .issues
+        .values()
+        .filter(|i| i.is_pr)
+        .map(|i| i.number)
+        .collect();
+    if prs.is_empty() {
+        return;
+    }
+    let users = ["alice", "bob", "carol", "dave", "erin", "frank"];
+    let states = ["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"];
+    let span = repo.issues.len() as u64 * 900 / 4;
+    for k in 0..count as i64 {
+        let issue = prs[next(prs.len() as u64) as usize];
+        let submitted = repo.issues[&issue].created_at + 300 + next(span) as i64;
+        let id = if k < count as i64 / 2 {
+            600_000_000 + k * 11
+        } else {
+            2_200_000_000 + k * 13
+        };
+        let state = if k % 40 == 39 {
+            "PENDING"
+        } else {
+            states[next(4) as usize]
+        };
+        repo.pr_reviews.insert(
+            id,
+            FakeReview {
+                id,
+                issue,
+                user: (k % 29 != 0).then(|| users[next(6) as usize].to_string()),
+                state: state.into(),
+                submitted_at: submitted,
+                body: if k % 3 == 0 {
+                    String::new()
+                } else {
+                    format!("LGTM ✓ {k}")
+                },
+            },
+        );
+        if let Some(i) = repo.issues.get_mut(&issue) {
+            i.updated_at = i.updated_at.max(submitted + 5);
+        }
+    }
+}
+
 /// An `issues` row: id, title, body, user, state, comments, is_pr, closed, created, updated.
 pub type IssueTuple = (
     i64,
@@ -980,6 +1252,9 @@ pub type EventTuple = (
     String,
 );
 
+/// A `reviews` row: id, node_id, issue_id, user, state, submitted_at, body.
+pub type ReviewTuple = (i64, String, i64, String, String, Option<String>, String);
+
 /// Rows of the mirrored tables, in a comparable shape (times as RFC 3339 strings).
 #[derive(Debug, Default, PartialEq)]
 pub struct Mirror {
@@ -988,11 +1263,19 @@ pub struct Mirror {
     pub assignees: Vec<(i64, String)>,
     pub comments: Vec<(i64, bool, i64, String, String, String, String)>,
     pub events: Vec<EventTuple>,
+    /// (event id, node id) of every event.
+    pub event_nodes: Vec<(i64, Option<String>)>,
+    pub reviews: Vec<ReviewTuple>,
 }
 
 impl Mirror {
-    /// What the tables must hold for `repo`.
+    /// What the tables must hold for `repo` (named `name`, which node IDs encode).
     pub fn expected(repo: &FakeRepo) -> Mirror {
+        Self::expected_named(repo, None)
+    }
+
+    /// [`Self::expected`], also with node IDs and reviews, which depend on the name.
+    pub fn expected_named(repo: &FakeRepo, name: Option<&str>) -> Mirror {
         let mut m = Mirror::default();
         for i in repo.issues.values() {
             m.issues.push((
@@ -1039,7 +1322,61 @@ impl Mirror {
                 e.assignee.clone(),
                 rfc3339(e.created_at),
             ));
+            if let Some(name) = name {
+                m.event_nodes.push((e.id, Some(event_node_id(name, e))));
+            }
         }
+        if let Some(name) = name {
+            for r in repo.pr_reviews.values().filter(|r| r.state != "PENDING") {
+                m.reviews.push((
+                    r.id,
+                    review_node_id(name, r),
+                    r.issue,
+                    r.user.clone().unwrap_or_default(),
+                    r.state.clone(),
+                    Some(rfc3339(r.submitted_at)),
+                    r.body.clone(),
+                ));
+            }
+        }
+        m.sort();
+        m
+    }
+
+    /// What the tables hold, node IDs and reviews included.
+    pub async fn load_all(db_url: &str, repository: &str) -> Mirror {
+        use mysql_async::prelude::Queryable;
+        let mut m = Self::load(db_url, repository).await;
+        let pool = mysql_async::Pool::new(db_url);
+        let mut conn = pool.get_conn().await.expect("connect");
+        m.event_nodes = conn
+            .exec(
+                "SELECT id, node_id FROM issue_events WHERE repository = ?",
+                (repository,),
+            )
+            .await
+            .expect("event nodes");
+        let rows: Vec<mysql_async::Row> = conn
+            .exec(
+                "SELECT id, node_id, issue_id, user, state, \
+                 DATE_FORMAT(submitted_at, '%Y-%m-%dT%H:%i:%sZ'), body FROM reviews WHERE repository = ?",
+                (repository,),
+            )
+            .await
+            .expect("reviews");
+        for r in rows {
+            m.reviews.push((
+                r.get(0).expect("id"),
+                r.get(1).expect("node"),
+                r.get(2).expect("issue"),
+                r.get(3).expect("user"),
+                r.get(4).expect("state"),
+                r.get(5).expect("submitted"),
+                r.get(6).expect("body"),
+            ));
+        }
+        drop(conn);
+        pool.disconnect().await.ok();
         m.sort();
         m
     }
@@ -1050,6 +1387,8 @@ impl Mirror {
         self.assignees.sort();
         self.comments.sort_by_key(|r| (r.0, r.1));
         self.events.sort_by_key(|r| r.0);
+        self.event_nodes.sort();
+        self.reviews.sort_by_key(|r| r.0);
     }
 
     /// What the tables hold for `repository` (the lower-case key).
@@ -1163,5 +1502,11 @@ impl Mirror {
         first_diff("assignees", &self.assignees, &expected.assignees);
         first_diff("comments", &self.comments, &expected.comments);
         first_diff("issue_events", &self.events, &expected.events);
+        first_diff(
+            "issue_events node ids",
+            &self.event_nodes,
+            &expected.event_nodes,
+        );
+        first_diff("reviews", &self.reviews, &expected.reviews);
     }
 }
