@@ -13,7 +13,8 @@ use std::process::{Command, Output};
 use mysql_async::prelude::Queryable;
 use serde_json::Value;
 use support::fake_github::{
-    FakeComment, FakeEvent, FakeGithub, FakeIssue, FakeRepo, Sizes, generate,
+    FakeComment, FakeEvent, FakeGithub, FakeIssue, FakeRepo, FakeReview, Sizes, add_pr_reviews,
+    generate,
 };
 use support::fake_tokens::{Account, FakeTokens, Limit};
 use velodrome_model::plan::MetricEntry;
@@ -136,6 +137,18 @@ fn add_velocity_story(repo: &mut FakeRepo) {
             },
         );
     };
+    // Dave's pull request is first answered by a review.
+    repo.pr_reviews.insert(
+        9_000_000_001,
+        FakeReview {
+            id: 9_000_000_001,
+            issue: number + 3,
+            user: Some("bob".into()),
+            state: "APPROVED".into(),
+            submitted_at: start + 2_000,
+            body: "Looks right.".into(),
+        },
+    );
     comment(1, 100, "k8s-ci-robot", "/test all");
     comment(1, 4_900, "bob", "/lgtm");
     comment(1, 8_900, "carol", "/approve");
@@ -146,6 +159,7 @@ fn add_velocity_story(repo: &mut FakeRepo) {
         .values()
         .map(|e| (e.issue, e.created_at))
         .chain(repo.comments.values().map(|c| (c.issue, c.created_at)))
+        .chain(repo.pr_reviews.values().map(|r| (r.issue, r.submitted_at)))
         .filter(|(issue, _)| *issue > number)
         .collect();
     for (issue, at) in touched {
@@ -296,6 +310,7 @@ async fn github_to_mysql_to_influxdb_end_to_end() {
         },
     );
     let mut data = data;
+    add_pr_reviews(&mut data, 7, 60);
     add_velocity_story(&mut data);
     let (first, last) = (
         data.issues
@@ -391,6 +406,35 @@ async fn github_to_mysql_to_influxdb_end_to_end() {
         .filter(|(_, p)| field(p, "event") == Some(1))
         .count() as i64;
     assert_eq!(opened, prs, "contributions counts every pull request once");
+    // Reviews reach the transform: approvals counted, and a review is a first response.
+    let pool = mysql_async::Pool::new(db.as_str());
+    let approved_sql: i64 = pool
+        .get_conn()
+        .await
+        .expect("MySQL")
+        .query_first(
+            "SELECT COUNT(*) FROM reviews r JOIN issues i
+               ON i.repository = r.repository AND i.id = r.issue_id
+             WHERE r.state = 'APPROVED' AND i.is_pr AND r.submitted_at IS NOT NULL",
+        )
+        .await
+        .expect("count")
+        .unwrap_or(0);
+    pool.disconnect().await.ok();
+    let approvals = influx.points("github", "pr-approvals").await;
+    let approved: i64 = approvals
+        .iter()
+        .filter_map(|(_, p)| field(p, "event"))
+        .sum();
+    assert!(approved_sql > 5, "the fake has approvals ({approved_sql})");
+    assert_eq!(approved, approved_sql, "one point per APPROVED review");
+    let responses = influx.points("github", "pr-time-to-first-response").await;
+    let dave = data.issues.keys().max().copied().unwrap_or(0) - 3;
+    let by_review = responses
+        .iter()
+        .find(|(_, p)| field(p, "number") == Some(dave))
+        .expect("a first response on the story's pull request 3");
+    assert_eq!(field(&by_review.1, "seconds"), Some(2_000 - 180));
     let unmerged = influx.points("github", "pr-closed-unmerged").await;
     assert!(!unmerged.is_empty(), "pull requests closed without merge");
     let to_merge = influx.points("github", "pr-time-to-merge").await;

@@ -193,6 +193,8 @@ pub(super) fn phrase(event: &velodrome_model::metric::EventMatcher) -> String {
         E::Unlabeled(label) => format!("removal of label {label}"),
         E::Responded => "first response".to_owned(),
         E::ClosedUnmerged => "close without merge".to_owned(),
+        E::Reviewed(None) => "a review".to_owned(),
+        E::Reviewed(Some(state)) => format!("a review {}", state.replace('_', " ")),
         E::Never | E::Always => event.to_string(),
     }
 }

@@ -32,6 +32,9 @@ pub enum EventMatcher {
     Responded,
     /// Synthetic: a pull request's `closed` without a `merged` in the same second.
     ClosedUnmerged,
+    /// A submitted pull-request review (a row of `reviews`), in this lower-case state
+    /// (`approved`, `changes_requested`, `commented`, `dismissed`) or in any state.
+    Reviewed(Option<String>),
 }
 
 /// Facts about one event that its name and label cannot tell, worked out by the transform
@@ -44,8 +47,11 @@ pub struct Marks {
     pub unmerged: bool,
 }
 
+/// The states a review can be in, as `reviewed:STATE` writes them.
+pub const REVIEW_STATES: [&str; 4] = ["approved", "changes_requested", "commented", "dismissed"];
+
 /// The event names a description may use, for messages and suggestions.
-const EVENT_NAMES: [&str; 9] = [
+const EVENT_NAMES: [&str; 10] = [
     "opened",
     "commented",
     "closed",
@@ -55,6 +61,7 @@ const EVENT_NAMES: [&str; 9] = [
     "unlabeled",
     "responded",
     "closed-unmerged",
+    "reviewed",
 ];
 
 impl EventMatcher {
@@ -66,10 +73,10 @@ impl EventMatcher {
             Some((name, label)) => (name, Some(label)),
             None => (text, None),
         };
-        let needs_label = matches!(name, "labeled" | "unlabeled");
+        let needs_label = matches!(name, "labeled" | "unlabeled" | "reviewed");
         if !needs_label && label.is_some() && EVENT_NAMES.contains(&name) {
             return Err(format!(
-                "event {text:?}: only labeled and unlabeled take a \":label\" part"
+                "event {text:?}: only labeled, unlabeled and reviewed take a \":\" part"
             ));
         }
         match (name, label) {
@@ -80,6 +87,21 @@ impl EventMatcher {
             ("merged", None) => Ok(Self::Merged),
             ("responded", None) => Ok(Self::Responded),
             ("closed-unmerged", None) => Ok(Self::ClosedUnmerged),
+            ("reviewed", None) => Ok(Self::Reviewed(None)),
+            ("reviewed", Some(state)) => {
+                if REVIEW_STATES.contains(&state) {
+                    return Ok(Self::Reviewed(Some(state.to_owned())));
+                }
+                let known = REVIEW_STATES.join(", ");
+                Err(match nearest(state, REVIEW_STATES.iter().copied()) {
+                    Some(near) => format!(
+                        "event {text:?}: unknown review state {state:?}; did you mean \"reviewed:{near}\"?"
+                    ),
+                    None => format!(
+                        "event {text:?}: unknown review state {state:?}; review states: {known}"
+                    ),
+                })
+            }
             ("labeled" | "unlabeled", None) => Err(format!(
                 "event {text:?} needs the label it is about, as {name}:LABEL"
             )),
@@ -109,7 +131,7 @@ impl EventMatcher {
             Self::Never => Self::Always,
             Self::Always => Self::Never,
             Self::Opened => Self::Closed,
-            Self::Commented | Self::Merged | Self::Responded => Self::Never,
+            Self::Commented | Self::Merged | Self::Responded | Self::Reviewed(_) => Self::Never,
             Self::Closed | Self::ClosedUnmerged => Self::Reopened,
             Self::Reopened => Self::Closed,
             Self::Labeled(label) => Self::Unlabeled(label.clone()),
@@ -131,6 +153,9 @@ impl EventMatcher {
             Self::Unlabeled(want) => event == "unlabeled" && label == want,
             Self::Responded => marks.responded,
             Self::ClosedUnmerged => marks.unmerged && event == "closed",
+            Self::Reviewed(state) => {
+                event == "reviewed" && state.as_deref().is_none_or(|want| label == want)
+            }
         }
     }
 
@@ -155,6 +180,8 @@ impl fmt::Display for EventMatcher {
             Self::Unlabeled(label) => write!(f, "unlabeled:{label}"),
             Self::Responded => f.write_str("responded"),
             Self::ClosedUnmerged => f.write_str("closed-unmerged"),
+            Self::Reviewed(None) => f.write_str("reviewed"),
+            Self::Reviewed(Some(state)) => write!(f, "reviewed:{state}"),
         }
     }
 }
@@ -315,5 +342,27 @@ mod tests {
         let e = EventMatcher::parse("closed-unmerge").expect_err("misspelt");
         assert!(e.contains("did you mean \"closed-unmerged\""), "{e}");
         assert!(EventMatcher::parse("responded:x").is_err());
+    }
+
+    #[test]
+    fn reviews_match_by_state() {
+        use EventMatcher::*;
+        let none = Marks::default();
+        let approved = EventMatcher::parse("reviewed:approved").expect("parses");
+        assert_eq!(approved, Reviewed(Some("approved".into())));
+        assert!(approved.matches("reviewed", "approved", none));
+        assert!(!approved.matches("reviewed", "commented", none));
+        assert!(!approved.matches("labeled", "approved", none));
+        let any = EventMatcher::parse("reviewed").expect("parses");
+        assert!(any.matches("reviewed", "dismissed", none));
+        assert_eq!(any.to_string(), "reviewed");
+        assert_eq!(approved.to_string(), "reviewed:approved");
+        assert_eq!(approved.opposite(), Never);
+        let e = EventMatcher::parse("reviewed:aproved").expect_err("misspelt");
+        assert!(e.contains("did you mean \"reviewed:approved\""), "{e}");
+        let e = EventMatcher::parse("reviewed:lgtm").expect_err("unknown");
+        assert!(e.contains("review states: approved"), "{e}");
+        let e = EventMatcher::parse("reviewd:approved").expect_err("misspelt name");
+        assert!(e.contains("did you mean \"reviewed\""), "{e}");
     }
 }

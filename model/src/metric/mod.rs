@@ -607,7 +607,10 @@ mod tests {
         let e = err(&["--event=unlabeled:"]);
         assert!(e.message.contains("empty label"), "{e}");
         let e = err(&["--event=merged:x"]);
-        assert!(e.message.contains("only labeled and unlabeled"), "{e}");
+        assert!(
+            e.message.contains("only labeled, unlabeled and reviewed"),
+            "{e}"
+        );
         let e = err(&["--event="]);
         assert!(e.message.contains("empty event"), "{e}");
         let e = err(&["--event=merged", "--event=closed"]);

@@ -2,8 +2,8 @@
 //! repository: whether the author and the actor are bots (the config's `bots:`),
 //! and whether this is the item's first response.
 //!
-//! A first response is the first comment, review comment, `labeled` or `closed` on an item
-//! by someone who is neither its author nor a bot; it happens at most once per item. The
+//! A first response is the first comment, review comment, review, `labeled` or `closed` on
+//! an item by someone who is neither its author nor a bot; it happens at most once per item. The
 //! unmerged-close mark comes from the reader instead (it needs the same second's events).
 
 use std::collections::HashMap;
@@ -77,7 +77,7 @@ impl Annotator {
             return;
         };
         let responds = match item.key.kind {
-            Kind::Comment | Kind::ReviewComment => true,
+            Kind::Comment | Kind::ReviewComment | Kind::Review => true,
             Kind::Event => matches!(item.event.as_str(), "labeled" | "closed"),
             Kind::Opened => false,
         };

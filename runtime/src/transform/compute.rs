@@ -35,6 +35,8 @@ struct Matcher {
     responded: u128,
     /// `closed-unmerged` bits.
     unmerged: u128,
+    /// `reviewed` (any state: `None`) and `reviewed:STATE` bits.
+    reviewed: Vec<(Option<String>, u128)>,
 }
 
 /// The event names a description can name without a label.
@@ -64,6 +66,7 @@ impl Matcher {
                 EventMatcher::Unlabeled(label) => matcher.unlabeled.push((label.clone(), bit)),
                 EventMatcher::Responded => matcher.responded |= bit,
                 EventMatcher::ClosedUnmerged => matcher.unmerged |= bit,
+                EventMatcher::Reviewed(state) => matcher.reviewed.push((state.clone(), bit)),
             }
         }
         matcher
@@ -81,6 +84,13 @@ impl Matcher {
         for (want, bit) in labels {
             if want == label {
                 bits |= bit;
+            }
+        }
+        if item.event == "reviewed" {
+            for (state, bit) in &self.reviewed {
+                if state.as_deref().is_none_or(|want| want == label) {
+                    bits |= bit;
+                }
             }
         }
         if item.marks.responded {
@@ -247,6 +257,8 @@ mod tests {
             "unlabeled:lgtm",
             "responded",
             "closed-unmerged",
+            "reviewed",
+            "reviewed:approved",
         ]
         .iter()
         .map(|e| EventMatcher::parse(e).expect("event"))
@@ -265,6 +277,8 @@ mod tests {
             event(8, 6, pr, "unlabeled", Some("lgtm"), Some("bob")),
             event(9, 7, pr, "unlabeled", Some("a:b"), Some("bob")),
             event(10, 8, pr, "referenced", None, Some("bob")),
+            event(10, 9, pr, "reviewed", Some("approved"), Some("bob")),
+            event(10, 10, pr, "reviewed", Some("commented"), Some("bob")),
         ];
         let mut first = comment(11, 2, pr, "carol", "y");
         first.marks.responded = true;

@@ -473,6 +473,31 @@ mod tests {
     }
 
     #[test]
+    fn reviews_count_by_state_and_end_states() {
+        let review = |t, id, state: &str, user| {
+            let mut item = event(t, id, PR, "reviewed", Some(state), Some(user));
+            item.key.kind = Kind::Review;
+            item
+        };
+        let items = [
+            opened(10, 1, true, "Person"),
+            review(20, 1, "commented", "bob"),
+            review(30, 2, "approved", "carol"),
+            review(40, 3, "approved", "dave"),
+        ];
+        assert_eq!(
+            run(&["--event=reviewed:approved"], &items),
+            vec![at(30, Values::Event), at(40, Values::Event)]
+        );
+        assert_eq!(run(&["--event=reviewed"], &items).len(), 3);
+        // Waiting for an approval: from the opening until the first one.
+        assert_eq!(
+            run(&["--state=opened,!reviewed:approved"], &items),
+            vec![at(10, state(1, 0, &[])), at(30, state(0, 0, &[]))]
+        );
+    }
+
+    #[test]
     fn metrics_that_credit_people_leave_bots_out() {
         let mut by_bot = comment(20, 1, PR, "k8s-ci-robot", "/lgtm");
         by_bot.actor_is_bot = true;

@@ -30,6 +30,8 @@ pub enum Kind {
     Comment = 2,
     /// A row of `comments` with `pull_request = true` (its own id space).
     ReviewComment = 3,
+    /// A row of `reviews`: the event `reviewed`, labelled with the lower-case state.
+    Review = 4,
 }
 
 impl Kind {
@@ -40,24 +42,28 @@ impl Kind {
             1 => Some(Self::Event),
             2 => Some(Self::Comment),
             3 => Some(Self::ReviewComment),
+            4 => Some(Self::Review),
             _ => None,
         }
     }
 
-    /// Rank among items of the same second: both comment kinds share one.
+    /// Rank among items of the same second: both comment kinds share one; reviews come
+    /// last (a review is submitted after its review comments are written).
     pub fn class(self) -> u8 {
         match self {
             Self::Opened => 0,
             Self::Event => 1,
             Self::Comment | Self::ReviewComment => 2,
+            Self::Review => 3,
         }
     }
 }
 
 /// The position of an item in the one total order; watermarks store it.
 ///
-/// Items are ordered by time, then opened < event < comment, then id, then issue comment
-/// before review comment of the same id (the two comment kinds have separate id spaces).
+/// Items are ordered by time, then opened < event < comment < review, then id, then issue
+/// comment before review comment of the same id (the two comment kinds have separate id
+/// spaces).
 /// This is the order of the tables' `(repository, created_at)` indexes, whose InnoDB
 /// entries end with the primary key, so the server streams each table without sorting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -372,6 +378,7 @@ pub(crate) mod tests {
             key(1, Kind::Comment, 5),
             key(1, Kind::Event, 9),
             key(1, Kind::Opened, 3),
+            key(1, Kind::Review, 1),
         ];
         keys.sort();
         assert_eq!(
@@ -382,6 +389,7 @@ pub(crate) mod tests {
                 key(1, Kind::Comment, 5),
                 key(1, Kind::ReviewComment, 5),
                 key(1, Kind::Comment, 6),
+                key(1, Kind::Review, 1),
                 key(2, Kind::Opened, 1),
             ]
         );

@@ -1,7 +1,7 @@
 //! Reading one repository's mirrored rows as one ordered stream, and the transform's own
 //! durable state (watermarks) in MySQL.
 //!
-//! Three cursors, one per table, each row joined to its issue (so the filters know the
+//! Four cursors, one per table (issues, events, comments, reviews), each row joined to its issue (so the filters know the
 //! issue's author and kind), each ordered as its `(repository, created_at)` index already
 //! is (events, comments; issues are sorted, without bodies), merged here by [`Key`]. The
 //! order is total and the same on every run, which the original's two racing channels
@@ -102,11 +102,27 @@ fn comments_sql(after: Option<Key>, bodies: bool) -> String {
     )
 }
 
+/// Submitted reviews as the event `reviewed`, labelled with the lower-case state.
+fn reviews_sql(after: Option<Key>) -> String {
+    let condition = after.map_or(String::new(), |after| {
+        after_condition("r.submitted_at", "r.id", 3, None, after)
+    });
+    format!(
+        "SELECT {t}, 4, r.id, r.issue_id, i.is_pr, i.user, 'reviewed', LOWER(r.state), r.user,
+                '', FALSE
+           FROM reviews r
+           STRAIGHT_JOIN issues i ON i.repository = r.repository AND i.id = r.issue_id
+          WHERE r.repository = :repo AND r.submitted_at IS NOT NULL{condition}
+          ORDER BY r.submitted_at, r.id",
+        t = seconds("r.submitted_at")
+    )
+}
+
 /// How many items of the stream are at or before `upto` (same rows, same order as the
-/// three cursors): compared with the count stored with a watermark, it reveals rows that
+/// cursors): compared with the count stored with a watermark, it reveals rows that
 /// arrived late with older timestamps.
 fn count_sql(by_day: bool) -> String {
-    let class = "IF(s.kind >= 2, 2, s.kind)";
+    let class = "CASE WHEN s.kind IN (2, 3) THEN 2 WHEN s.kind = 4 THEN 3 ELSE s.kind END";
     let (select, group) = if by_day {
         (
             "SELECT TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', s.t) DIV 86400 AS day, COUNT(*)",
@@ -130,6 +146,12 @@ fn count_sql(by_day: bool) -> String {
               FROM comments c
               JOIN issues i ON i.repository = c.repository AND i.id = c.issue_id
              WHERE c.repository = :repo AND c.comment_created_at <= :upto_t
+            UNION ALL
+            SELECT r.submitted_at, 4, r.id
+              FROM reviews r
+              JOIN issues i ON i.repository = r.repository AND i.id = r.issue_id
+             WHERE r.repository = :repo AND r.submitted_at IS NOT NULL
+               AND r.submitted_at <= :upto_t
         ) s
         WHERE s.t < :upto_t OR ({class} < :upto_c OR ({class} = :upto_c
               AND (s.id < :upto_id OR (s.id = :upto_id AND s.kind <= :upto_k)))){group}"
@@ -158,40 +180,42 @@ fn params(repository: &str, after: Option<Key>, upto: Option<Key>) -> mysql_asyn
 /// One table's open result.
 type Cursor<'a> = mysql_async::QueryResult<'a, 'static, mysql_async::BinaryProtocol>;
 
-/// The three cursors of a repository merged into one stream in [`Key`] order.
+/// The cursors of a repository merged into one stream in [`Key`] order.
 pub struct Items<'a> {
     cursors: Vec<Cursor<'a>>,
     heads: Vec<Option<Item>>,
 }
 
-/// Three connections for [`open_items`], taken from `pool`.
-pub async fn connections(pool: &Pool) -> Result<[Conn; 3], DbError> {
+/// Four connections for [`open_items`], taken from `pool`.
+pub async fn connections(pool: &Pool) -> Result<[Conn; 4], DbError> {
     Ok([
+        pool.get_conn().await?,
         pool.get_conn().await?,
         pool.get_conn().await?,
         pool.get_conn().await?,
     ])
 }
 
-/// Starts the stream of `repository` after `after` (everything when `None`) on the three
+/// Starts the stream of `repository` after `after` (everything when `None`) on the four
 /// connections, with comment bodies only when some metric reads them.
 pub async fn open_items<'a>(
-    conns: &'a mut [Conn; 3],
+    conns: &'a mut [Conn; 4],
     repository: &str,
     after: Option<Key>,
     bodies: bool,
 ) -> Result<Items<'a>, DbError> {
-    let [issues, events, comments] = conns;
+    let [issues, events, comments, reviews] = conns;
     let params = params(repository, after, None);
-    let mut cursors = Vec::with_capacity(3);
+    let mut cursors = Vec::with_capacity(4);
     cursors.push(issues.exec_iter(issues_sql(after), params.clone()).await?);
     cursors.push(events.exec_iter(events_sql(after), params.clone()).await?);
     cursors.push(
         comments
-            .exec_iter(comments_sql(after, bodies), params)
+            .exec_iter(comments_sql(after, bodies), params.clone())
             .await?,
     );
-    let mut heads = Vec::with_capacity(3);
+    cursors.push(reviews.exec_iter(reviews_sql(after), params).await?);
+    let mut heads = Vec::with_capacity(4);
     for cursor in &mut cursors {
         heads.push(read(cursor).await?);
     }
