@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use velodrome::influx;
-use velodrome::transform::{Computation, Item, Key, Kind, add_point, percentile_fields};
+use velodrome::transform::{Computation, Item, Key, Kind, Shape, add_point};
 use velodrome_model::bots::Bots;
 use velodrome_model::metric::{Marks, MetricSpec};
 
@@ -217,20 +217,20 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let all: Vec<(String, MetricSpec, Vec<String>)> = kubernetes_metrics()
+    let all: Vec<(String, MetricSpec, Shape)> = kubernetes_metrics()
         .into_iter()
         .map(|(name, plugin, args)| {
             assert!(!args.is_empty(), "{name}: no args");
             match MetricSpec::parse(&plugin, &args) {
                 Ok(spec) => {
-                    let fields = percentile_fields(&spec);
+                    let fields = Shape::of(&spec);
                     (name, spec, fields)
                 }
                 Err(err) => panic!("{name}: {err}"),
             }
         })
         .collect();
-    let counts: Vec<(String, MetricSpec, Vec<String>)> = all
+    let counts: Vec<(String, MetricSpec, Shape)> = all
         .iter()
         .filter(|(_, spec, _)| spec.count().is_some())
         .cloned()
@@ -248,7 +248,7 @@ fn main() {
     );
 }
 
-fn run(set: &str, specs: &[(String, MetricSpec, Vec<String>)], events: usize, with_lines: bool) {
+fn run(set: &str, specs: &[(String, MetricSpec, Shape)], events: usize, with_lines: bool) {
     let bots = Bots::default();
     let mut computation = Computation::new(specs.iter().map(|(_, s, _)| s), &bots);
     let mut history = History {

@@ -1,6 +1,7 @@
 //! The home dashboard: every metric of the project, charted by the fields it writes.
 
 use serde_json::Value;
+use velodrome_model::metric::count::bucket_fields;
 use velodrome_model::metric::{CountSpec, DurationSpec, Plugin};
 
 use super::{GITHUB_DS, Grid, dashboard, ident, panel, ref_id, repo_filter, target};
@@ -28,6 +29,26 @@ pub(super) fn home(project: &Project, metrics: &[&Metric]) -> Value {
     )
 }
 
+/// The tags a metric's series are told apart by: the repository and its `--by-label`
+/// families, as a GROUP BY list (`, "repository", "sig"`) and as an alias
+/// (`$tag_repository $tag_sig`).
+fn series_tags(metric: &Metric) -> (String, String) {
+    let families: Vec<&str> = metric
+        .spec
+        .slices()
+        .families()
+        .iter()
+        .map(|f| f.tag())
+        .collect();
+    let mut group = ", \"repository\"".to_owned();
+    let mut alias = "$tag_repository".to_owned();
+    for tag in families {
+        group.push_str(&format!(", {}", ident(tag)));
+        alias.push_str(&format!(" $tag_{tag}"));
+    }
+    (group, alias)
+}
+
 /// The panels that chart one metric, according to the fields its spec writes.
 pub(super) fn metric_panels(metric: &Metric) -> Vec<Value> {
     match metric.spec.plugin() {
@@ -36,6 +57,8 @@ pub(super) fn metric_panels(metric: &Metric) -> Vec<Value> {
             if spec.state().is_some() {
                 panels.push(state_count_panel(metric));
                 panels.push(state_age_panel(metric, spec));
+                panels.extend(state_bucket_panel(metric, spec));
+                panels.extend(state_inactive_panel(metric, spec));
             }
             panels
         }
@@ -46,6 +69,7 @@ pub(super) fn metric_panels(metric: &Metric) -> Vec<Value> {
 /// Weekly counts of a metric's events and comments, and its distinct authors.
 pub(super) fn counter_panels(metric: &Metric, spec: &CountSpec) -> Vec<Value> {
     let m = ident(&metric.name);
+    let (group, alias) = series_tags(metric);
     let mut panels = Vec::new();
     let mut counters = Vec::new();
     if spec.event().is_some() {
@@ -53,14 +77,22 @@ pub(super) fn counter_panels(metric: &Metric, spec: &CountSpec) -> Vec<Value> {
             "A",
             GITHUB_DS,
             format!(
-                "SELECT sum(\"event\") FROM {m} WHERE {} GROUP BY time(1w), \"repository\" fill(0)",
+                "SELECT sum(\"event\") FROM {m} WHERE {} GROUP BY time(1w){group} fill(0)",
                 repo_filter()
             ),
-            "$tag_repository events",
+            &format!("{alias} events"),
         ));
     }
     if !spec.comments().is_empty() {
-        counters.push(target("B", GITHUB_DS, format!("SELECT sum(\"comment\") FROM {m} WHERE {} GROUP BY time(1w), \"repository\" fill(0)", repo_filter()), "$tag_repository comments"));
+        counters.push(target(
+            "B",
+            GITHUB_DS,
+            format!(
+                "SELECT sum(\"comment\") FROM {m} WHERE {} GROUP BY time(1w){group} fill(0)",
+                repo_filter()
+            ),
+            &format!("{alias} comments"),
+        ));
     }
     if !counters.is_empty() {
         panels.push(panel(
@@ -91,8 +123,9 @@ pub(super) fn counter_panels(metric: &Metric, spec: &CountSpec) -> Vec<Value> {
 
 /// How many items are in a metric's state, day by day.
 pub(super) fn state_count_panel(metric: &Metric) -> Value {
+    let (group, alias) = series_tags(metric);
     let count = format!(
-        "SELECT last(\"count\") FROM {} WHERE {} GROUP BY time(1d), \"repository\" fill(previous)",
+        "SELECT last(\"count\") FROM {} WHERE {} GROUP BY time(1d){group} fill(previous)",
         ident(&metric.name),
         repo_filter()
     );
@@ -100,7 +133,7 @@ pub(super) fn state_count_panel(metric: &Metric) -> Value {
         &format!("{}: how many", metric.name),
         "Items in the state, at the end of each day.",
         GITHUB_DS,
-        vec![target("A", GITHUB_DS, count, "$tag_repository")],
+        vec![target("A", GITHUB_DS, count, &alias)],
         "short",
         false,
     )
@@ -109,18 +142,19 @@ pub(super) fn state_count_panel(metric: &Metric) -> Value {
 /// How long the items in a metric's state have been there: mean and percentiles, in days.
 pub(super) fn state_age_panel(metric: &Metric, spec: &CountSpec) -> Value {
     let m = ident(&metric.name);
+    let (group, alias) = series_tags(metric);
     let mut ages = vec![target(
         "A",
         GITHUB_DS,
         format!(
-            "SELECT last(\"sum\") / last(\"count\") / 1440 FROM {m} WHERE {} GROUP BY time(1d), \"repository\" fill(previous)",
+            "SELECT last(\"sum\") / last(\"count\") / 1440 FROM {m} WHERE {} GROUP BY time(1d){group} fill(previous)",
             repo_filter()
         ),
-        "$tag_repository mean",
+        &format!("{alias} mean"),
     )];
     for (i, p) in spec.percentiles().iter().enumerate() {
         let field = ident(&format!("{p}%"));
-        ages.push(target(&ref_id(i + 1), GITHUB_DS, format!("SELECT last({field}) / {NANOS_PER_DAY} FROM {m} WHERE {} GROUP BY time(1d), \"repository\" fill(previous)", repo_filter()), &format!("$tag_repository p{p}")));
+        ages.push(target(&ref_id(i + 1), GITHUB_DS, format!("SELECT last({field}) / {NANOS_PER_DAY} FROM {m} WHERE {} GROUP BY time(1d){group} fill(previous)", repo_filter()), &format!("{alias} p{p}")));
     }
     panel(
         &format!("{}: age in days", metric.name),
@@ -132,9 +166,79 @@ pub(super) fn state_age_panel(metric: &Metric, spec: &CountSpec) -> Value {
     )
 }
 
+/// How many items of the state are in each `--age-buckets` bucket, day by day.
+pub(super) fn state_bucket_panel(metric: &Metric, spec: &CountSpec) -> Option<Value> {
+    let fields = bucket_fields(spec.age_buckets());
+    if fields.is_empty() {
+        return None;
+    }
+    let (group, alias) = series_tags(metric);
+    let targets = fields
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            target(
+                &ref_id(i),
+                GITHUB_DS,
+                format!(
+                    "SELECT last({}) FROM {} WHERE {} GROUP BY time(1d){group} fill(previous)",
+                    ident(field),
+                    ident(&metric.name),
+                    repo_filter()
+                ),
+                &format!(
+                    "{alias} {}",
+                    field.trim_start_matches("age_").replace('_', " ")
+                ),
+            )
+        })
+        .collect();
+    Some(panel(
+        &format!("{}: by age", metric.name),
+        "Items in the state by how long they have been in it (lt: younger than, ge: at least), at the end of each day: the old ones are the stuck work.",
+        GITHUB_DS,
+        targets,
+        "short",
+        true,
+    ))
+}
+
+/// How many items of the state nobody but their author (or a bot) has touched lately.
+pub(super) fn state_inactive_panel(metric: &Metric, spec: &CountSpec) -> Option<Value> {
+    let limit = spec.inactive()?;
+    let (group, alias) = series_tags(metric);
+    let query = format!(
+        "SELECT last(\"inactive\") FROM {} WHERE {} GROUP BY time(1d){group} fill(previous)",
+        ident(&metric.name),
+        repo_filter()
+    );
+    Some(panel(
+        &format!("{}: without attention", metric.name),
+        &format!(
+            "Items in the state whose last comment, review or event by someone other than \
+             their author and not a bot is at least {} days old, at the end of each day.",
+            limit / 86_400
+        ),
+        GITHUB_DS,
+        vec![target("A", GITHUB_DS, query, &alias)],
+        "short",
+        false,
+    ))
+}
+
 /// The weekly median and 85th percentile of a duration metric, over the repositories picked.
 pub(super) fn duration_panel(metric: &Metric, spec: &DurationSpec) -> Value {
     let m = ident(&metric.name);
+    // Over the repositories picked, per family value when the metric is sliced.
+    let families: Vec<&str> = metric
+        .spec
+        .slices()
+        .families()
+        .iter()
+        .map(|f| f.tag())
+        .collect();
+    let group: String = families.iter().map(|t| format!(", {}", ident(t))).collect();
+    let prefix: String = families.iter().map(|t| format!("$tag_{t} ")).collect();
     let targets = DURATION_PERCENTILES
         .iter()
         .enumerate()
@@ -143,10 +247,10 @@ pub(super) fn duration_panel(metric: &Metric, spec: &DurationSpec) -> Value {
                 &ref_id(i),
                 GITHUB_DS,
                 format!(
-                    "SELECT percentile(\"seconds\", {p}) FROM {m} WHERE {} GROUP BY time(1w) fill(none)",
+                    "SELECT percentile(\"seconds\", {p}) FROM {m} WHERE {} GROUP BY time(1w){group} fill(none)",
                     repo_filter()
                 ),
-                &format!("p{p}"),
+                &format!("{prefix}p{p}"),
             )
         })
         .collect();

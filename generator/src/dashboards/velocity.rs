@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use velodrome_model::metric::{CountSpec, DurationSpec, EventMatcher, Plugin};
 
 use super::home::{
-    NANOS_PER_DAY, counter_panels, duration_panel, phrase, state_age_panel, state_count_panel,
+    NANOS_PER_DAY, counter_panels, duration_panel, phrase, state_age_panel, state_bucket_panel,
+    state_count_panel, state_inactive_panel,
 };
 use super::{GITHUB_DS, Grid, dashboard, ident, panel, ref_id, repo_filter, target};
 use crate::model::{Metric, Project};
@@ -175,6 +176,8 @@ fn panels(items: Items, metrics: &[&Metric]) -> Option<Vec<Value>> {
             if !companions.contains(&metric.name.as_str()) {
                 open.push(state_age_panel(metric, spec));
             }
+            open.extend(state_bucket_panel(metric, spec));
+            open.extend(state_inactive_panel(metric, spec));
         }
         grid.pairs(open);
     }

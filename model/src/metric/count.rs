@@ -14,15 +14,18 @@ use regex::Regex;
 
 use super::args::{Flag, FlagDef, once, switch, value};
 use super::event::{EventMatcher, StateSpec};
+use super::slices::{age_text, parse_age};
 use super::{Field, MetricError};
 
-/// The flags of `count` besides the shared filter flags.
-pub(crate) const FLAGS: [FlagDef; 5] = [
+/// The flags of `count` besides the shared ones.
+pub(crate) const FLAGS: [FlagDef; 7] = [
     value("event"),
     value("comments"),
     value("state"),
     value("percentiles"),
     switch("log-author"),
+    value("age-buckets"),
+    value("inactive"),
 ];
 
 /// What a `count` metric counts.
@@ -33,6 +36,8 @@ pub struct CountSpec {
     state: Option<StateSpec>,
     percentiles: Vec<u8>,
     log_author: bool,
+    age_buckets: Vec<i64>,
+    inactive: Option<i64>,
 }
 
 impl CountSpec {
@@ -44,8 +49,11 @@ impl CountSpec {
             state: None,
             percentiles: Vec::new(),
             log_author: false,
+            age_buckets: Vec::new(),
+            inactive: None,
         };
         let (mut event_at, mut state_at, mut percentiles_at) = (None, None, None);
+        let (mut buckets_at, mut inactive_at) = (None, None);
         for flag in flags {
             let value = flag.text();
             match flag.name {
@@ -91,7 +99,43 @@ impl CountSpec {
                         }
                     }
                 }
+                "age-buckets" => {
+                    once(&mut buckets_at, flag, "list every bucket in one")?;
+                    for item in value.split(',') {
+                        let age = parse_age(item).ok_or_else(|| {
+                            flag.fail(format!(
+                                "--age-buckets: {:?} is not an age such as 7d, 12h or 2w",
+                                item.trim()
+                            ))
+                        })?;
+                        spec.age_buckets.push(age);
+                    }
+                    let mut sorted = spec.age_buckets.clone();
+                    sorted.sort_unstable();
+                    sorted.dedup();
+                    if sorted != spec.age_buckets {
+                        return Err(flag.fail(
+                            "--age-buckets: list the ages from the shortest to the longest, each once",
+                        ));
+                    }
+                }
+                "inactive" => {
+                    once(&mut inactive_at, flag, "a metric has one inactivity limit")?;
+                    spec.inactive = Some(parse_age(value).ok_or_else(|| {
+                        flag.fail(format!(
+                            "--inactive: {value:?} is not an age such as 14d, 12h or 2w"
+                        ))
+                    })?);
+                }
                 _ => spec.log_author = flag.on,
+            }
+        }
+        for (at, what) in [(buckets_at, "--age-buckets"), (inactive_at, "--inactive")] {
+            if let (Some(at), None) = (at, &spec.state) {
+                return Err(MetricError::at(
+                    at,
+                    format!("{what} needs --state: it describes the items in the state"),
+                ));
             }
         }
         if let (Some(at), None) = (percentiles_at, &spec.state) {
@@ -133,6 +177,18 @@ impl CountSpec {
         &self.percentiles
     }
 
+    /// The `--age-buckets` limits in seconds, ascending: a state point counts its items
+    /// younger than the first, between each two, and at least as old as the last.
+    pub fn age_buckets(&self) -> &[i64] {
+        &self.age_buckets
+    }
+
+    /// The `--inactive` limit in seconds: a state point counts its items whose last action
+    /// by someone other than the author and not a bot is at least this old.
+    pub fn inactive(&self) -> Option<i64> {
+        self.inactive
+    }
+
     /// Whether event and comment points carry the `author` field.
     pub fn logs_author(&self) -> bool {
         self.log_author
@@ -166,6 +222,10 @@ impl CountSpec {
             fields.push(Field::Count);
             fields.push(Field::Sum);
             fields.extend(self.percentiles.iter().map(|p| Field::Percentile(*p)));
+            fields.extend(bucket_fields(&self.age_buckets).into_iter().map(Field::Age));
+            if self.inactive.is_some() {
+                fields.push(Field::Inactive);
+            }
         }
         if self.log_author && (self.event.is_some() || !self.comments.is_empty()) {
             fields.push(Field::Author);
@@ -195,7 +255,29 @@ impl CountSpec {
         if self.log_author {
             out.push_str(" --log-author");
         }
+        if !self.age_buckets.is_empty() {
+            let list: Vec<String> = self.age_buckets.iter().map(|a| age_text(*a)).collect();
+            out.push_str(&format!(" --age-buckets={}", list.join(",")));
+        }
+        if let Some(limit) = self.inactive {
+            out.push_str(&format!(" --inactive={}", age_text(limit)));
+        }
     }
+}
+
+/// The field names of age buckets for `limits` (ascending): `age_lt_7d`, `age_7d_30d`,
+/// ..., `age_ge_365d`.
+pub fn bucket_fields(limits: &[i64]) -> Vec<String> {
+    if limits.is_empty() {
+        return Vec::new();
+    }
+    let names: Vec<String> = limits.iter().map(|l| age_text(*l)).collect();
+    let mut fields = vec![format!("age_lt_{}", names[0])];
+    for pair in names.windows(2) {
+        fields.push(format!("age_{}_{}", pair[0], pair[1]));
+    }
+    fields.push(format!("age_ge_{}", names[names.len() - 1]));
+    fields
 }
 
 /// Splits a `--comments` value on commas outside brackets and not escaped (module docs).

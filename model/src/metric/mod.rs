@@ -26,6 +26,7 @@ pub mod count;
 pub mod duration;
 pub mod event;
 pub mod filter;
+pub mod slices;
 
 use thiserror::Error;
 
@@ -33,6 +34,7 @@ pub use count::CountSpec;
 pub use duration::DurationSpec;
 pub use event::{EventMatcher, Marks, StateItem, StateSpec};
 pub use filter::ItemFilter;
+pub use slices::{Family, NO_LABEL, Slices};
 
 use args::FlagDef;
 
@@ -83,6 +85,10 @@ pub enum Field {
     Seconds,
     /// Integer `number`: the issue or pull request a `duration` point is about.
     Number,
+    /// Integer: items of the state in one age bucket (`age_lt_7d`, `age_7d_30d`, ...).
+    Age(String),
+    /// Integer `inactive`: items of the state without attention for `--inactive`.
+    Inactive,
 }
 
 impl Field {
@@ -97,6 +103,8 @@ impl Field {
             Self::Author => "author".to_owned(),
             Self::Seconds => "seconds".to_owned(),
             Self::Number => "number".to_owned(),
+            Self::Age(name) => name.clone(),
+            Self::Inactive => "inactive".to_owned(),
         }
     }
 }
@@ -113,8 +121,8 @@ pub enum Plugin {
 /// The plugin names, for messages and for tools that point at a metric's parts.
 pub const PLUGINS: [&str; 2] = ["count", "duration"];
 
-/// The flags of `count`, in the order the original listed them.
-const COUNT_FLAGS: [FlagDef; 8] = [
+/// The flags of `count`, the original's in the order it listed them, then ours.
+const COUNT_FLAGS: [FlagDef; 11] = [
     count::FLAGS[0],
     count::FLAGS[1],
     count::FLAGS[2],
@@ -123,22 +131,27 @@ const COUNT_FLAGS: [FlagDef; 8] = [
     filter::FLAGS[1],
     filter::FLAGS[2],
     count::FLAGS[4],
+    count::FLAGS[5],
+    count::FLAGS[6],
+    slices::FLAGS[0],
 ];
 
 /// The flags of `duration`.
-const DURATION_FLAGS: [FlagDef; 6] = [
+const DURATION_FLAGS: [FlagDef; 7] = [
     duration::FLAGS[0],
     duration::FLAGS[1],
     duration::FLAGS[2],
     filter::FLAGS[0],
     filter::FLAGS[1],
     filter::FLAGS[2],
+    slices::FLAGS[0],
 ];
 
 /// A metric definition that parsed: one the transform can run.
 #[derive(Debug, Clone)]
 pub struct MetricSpec {
     filter: ItemFilter,
+    slices: Slices,
     plugin: Plugin,
 }
 
@@ -166,9 +179,10 @@ impl MetricSpec {
             }
         };
         let mut filter = ItemFilter::default();
+        let mut slices = Slices::default();
         let mut own = Vec::new();
         for flag in args::scan(plugin, defs, args)? {
-            if !filter.take(&flag)? {
+            if !filter.take(&flag)? && !slices.take(&flag)? {
                 own.push(flag);
             }
         }
@@ -182,7 +196,11 @@ impl MetricSpec {
             filter.check()?;
             Plugin::Duration(spec)
         };
-        Ok(Self { filter, plugin })
+        Ok(Self {
+            filter,
+            slices,
+            plugin,
+        })
     }
 
     /// What the metric computes.
@@ -211,13 +229,20 @@ impl MetricSpec {
         &self.filter
     }
 
+    /// The label families its points are sliced by (`--by-label`).
+    pub fn slices(&self) -> &Slices {
+        &self.slices
+    }
+
     /// Whether the config's `bots:` change this metric's points: it attributes work to
     /// people (`count` with `--log-author` or `--comments`), measures durations (bots'
     /// items are left out), or uses `responded` (bots never respond).
     pub fn uses_bots(&self) -> bool {
         match &self.plugin {
             Plugin::Count(spec) => {
-                spec.counts_people() || spec.events().any(EventMatcher::needs_responses)
+                spec.counts_people()
+                    || spec.inactive().is_some()
+                    || spec.events().any(EventMatcher::needs_responses)
             }
             Plugin::Duration(_) => true,
         }
@@ -257,6 +282,7 @@ impl MetricSpec {
                 self.filter.write_canonical(&mut out);
             }
         }
+        self.slices.write_canonical(&mut out);
         out
     }
 }
@@ -549,6 +575,74 @@ mod tests {
         assert!(e.message.contains("can't ignore both"), "{e}");
         let e = duration(&["--to=merged", "--every=maybe"]).expect_err("switch");
         assert!(e.message.contains("takes no value"), "{e}");
+    }
+
+    #[test]
+    fn slices_buckets_and_inactivity() {
+        let spec = parse(&[
+            "--no-issues",
+            "--state=opened,!merged",
+            "--by-label=sig/,kind/",
+            "--age-buckets=7d,30d,2w",
+        ]);
+        let e = spec.expect_err("unsorted buckets");
+        assert!(e.message.contains("shortest to the longest"), "{e}");
+        let spec = parse(&[
+            "--no-issues",
+            "--state=opened,!merged",
+            "--by-label=sig/,kind/",
+            "--age-buckets=7d,2w,30d",
+            "--inactive=14d",
+        ])
+        .expect("parses");
+        assert_eq!(
+            spec.canonical(),
+            "count --state=opened,!merged --no-issues --age-buckets=7d,14d,30d --inactive=14d --by-label=sig/,kind/"
+        );
+        let tags: Vec<&str> = spec.slices().families().iter().map(|f| f.tag()).collect();
+        assert_eq!(tags, ["sig", "kind"]);
+        assert_eq!(
+            spec.slices().families()[0].value_of("sig/node"),
+            Some("node")
+        );
+        assert_eq!(spec.slices().families()[0].value_of("kind/bug"), None);
+        let names: Vec<String> = spec.fields().iter().map(Field::name).collect();
+        assert_eq!(
+            names,
+            [
+                "count",
+                "sum",
+                "age_lt_7d",
+                "age_7d_14d",
+                "age_14d_30d",
+                "age_ge_30d",
+                "inactive"
+            ]
+        );
+        assert!(spec.uses_bots(), "inactivity ignores bots");
+        let counting = counting(&spec);
+        assert_eq!(counting.age_buckets(), &[604_800, 1_209_600, 2_592_000]);
+        assert_eq!(counting.inactive(), Some(1_209_600));
+        // Durations are sliced too.
+        let d = duration(&["--to=merged", "--by-label", "area/"]).expect("parses");
+        assert_eq!(
+            d.canonical(),
+            "duration --from=opened --to=merged --by-label=area/"
+        );
+        for (args, needle) in [
+            (&["--event=merged", "--by-label=sig"][..], "ending in '/'"),
+            (&["--event=merged", "--by-label=SIG/"], "lower-case"),
+            (&["--event=merged", "--by-label=repository/"], "shadow"),
+            (&["--event=merged", "--by-label=sig/,sig/"], "twice"),
+            (&["--event=merged", "--age-buckets=7d"], "needs --state"),
+            (&["--event=merged", "--inactive=14d"], "needs --state"),
+            (&["--state=opened", "--inactive=soon"], "not an age"),
+            (&["--state=opened", "--age-buckets=7d,0d"], "not an age"),
+        ] {
+            let e = parse(args).expect_err("refused");
+            assert!(e.message.contains(needle), "{args:?}: {e}");
+            assert_eq!(e.arg, Some(1), "{args:?}");
+        }
     }
 
     #[test]

@@ -10,35 +10,57 @@
 //! - a comment is also the event `commented`, for `--event` and now for `--state` too;
 //! - points of one input come out in the original order: event, comments, state.
 
-use velodrome_model::metric::{CountSpec, EventMatcher, ItemFilter};
+use velodrome_model::metric::{CountSpec, EventMatcher, ItemFilter, Slices};
 
 use super::engine::{Audience, Item, Kind, Point, Relevance, Stamp, Values};
-use super::state::StateTracker;
+use super::labels::{FamilyLabels, SliceKey};
+use super::series::SeriesState;
+use super::state::{StateTracker, StateValues};
 
 /// One `count` metric's running computation over one repository's stream.
 #[derive(Debug, Clone)]
 pub struct CountEngine {
     event: Option<EventMatcher>,
     comments: Vec<regex::Regex>,
+    /// The state, counted over the whole repository (the original's way).
     state: Option<StateTracker>,
+    /// The state split by label family, age bucket or inactivity.
+    series: Option<SeriesState>,
     audience: Audience,
     log_author: bool,
+    /// Family labels, for the event and comment points of a sliced metric.
+    labels: Option<FamilyLabels>,
     stamp: Stamp,
+    series_points: Vec<(SliceKey, StateValues)>,
 }
 
 impl CountEngine {
-    /// A fresh computation of `spec` over the items `filter` lets through.
-    pub fn new(spec: &CountSpec, filter: &ItemFilter) -> Self {
+    /// A fresh computation of `spec` over the items `filter` lets through, sliced by
+    /// `slices`.
+    pub fn new(spec: &CountSpec, filter: &ItemFilter, slices: &Slices) -> Self {
         let people = spec.counts_people();
+        let families = slices.families();
+        let split =
+            !families.is_empty() || !spec.age_buckets().is_empty() || spec.inactive().is_some();
         Self {
             event: spec.event().cloned(),
             comments: spec.comments().to_vec(),
-            state: spec
-                .state()
-                .map(|state| StateTracker::new(state, spec.percentiles())),
+            state: if split {
+                None
+            } else {
+                spec.state()
+                    .map(|state| StateTracker::new(state, spec.percentiles()))
+            },
+            series: if split {
+                SeriesState::new(spec, families)
+            } else {
+                None
+            },
             audience: Audience::new(filter, people, people),
             log_author: spec.logs_author(),
+            labels: (!families.is_empty()).then(|| FamilyLabels::new(families)),
             stamp: Stamp::default(),
+            series_points: Vec::new(),
         }
     }
 
@@ -48,12 +70,13 @@ impl CountEngine {
     }
 
     /// Which items can change the output: the counted event, comments when bodies are
-    /// matched, and whatever moves the state.
+    /// matched, and whatever moves the state; everything when labels or attention are
+    /// followed.
     pub(crate) fn relevance(&self) -> Relevance {
         let mut relevance = Relevance {
             events: self.event.iter().cloned().collect(),
             comments: !self.comments.is_empty(),
-            everything: false,
+            everything: self.labels.is_some() || self.series.is_some(),
         };
         if let Some(state) = &self.state {
             match state.listens_to() {
@@ -67,13 +90,41 @@ impl CountEngine {
     /// Issues with a state (memory accounting for benchmarks).
     pub fn tracked_issues(&self) -> usize {
         self.state.as_ref().map_or(0, StateTracker::tracked_issues)
+            + self.series.as_ref().map_or(0, SeriesState::tracked_issues)
     }
 
     /// Processes one item (items must come in key order) and appends its points.
     pub fn receive(&mut self, item: &Item, out: &mut Vec<Point>) {
-        if !self.audience.wants(item) {
-            return;
+        if let Some(labels) = self.labels.as_mut() {
+            labels.observe(item);
         }
+        let wanted = self.audience.wants(item);
+        if let Some(series) = self.series.as_mut() {
+            let attends = wanted
+                && item.key.kind != Kind::Opened
+                && !item.actor_is_bot
+                && item
+                    .actor
+                    .as_deref()
+                    .is_some_and(|a| !a.eq_ignore_ascii_case(&item.issue_user));
+            series.receive(item, wanted, attends, &mut self.series_points);
+        }
+        if wanted {
+            self.count(item, out);
+        }
+        let time = item.key.time;
+        for (slice, values) in self.series_points.drain(..) {
+            out.push(Point {
+                time_ns: self.stamp.next(time),
+                values: Values::State(values),
+                author: None,
+                slice: (!slice.is_empty()).then_some(slice),
+            });
+        }
+    }
+
+    /// The event, comment and plain state points of an item the metric looks at.
+    fn count(&mut self, item: &Item, out: &mut Vec<Point>) {
         let author = || {
             if self.log_author {
                 item.actor.clone()
@@ -104,30 +155,40 @@ impl CountEngine {
             .state
             .as_mut()
             .and_then(|state| state.receive(item.issue, &item.event, label, item.marks, time));
+        let slices: Vec<Option<SliceKey>> = match &self.labels {
+            Some(labels) if points.iter().any(Option::is_some) => {
+                labels.keys(item.issue).into_iter().map(Some).collect()
+            }
+            _ => vec![None],
+        };
         if let Some((values, author)) = points[0].take() {
-            let time_ns = self.stamp.next(time);
-            out.push(Point {
-                time_ns,
-                values,
-                author,
-            });
-        }
-        if let Some((values, author)) = points[1].take() {
-            for _ in 0..comment_hits {
-                let time_ns = self.stamp.next(time);
+            for slice in &slices {
                 out.push(Point {
-                    time_ns,
+                    time_ns: self.stamp.next(time),
                     values: values.clone(),
                     author: author.clone(),
+                    slice: slice.clone(),
                 });
             }
         }
+        if let Some((values, author)) = points[1].take() {
+            for slice in &slices {
+                for _ in 0..comment_hits {
+                    out.push(Point {
+                        time_ns: self.stamp.next(time),
+                        values: values.clone(),
+                        author: author.clone(),
+                        slice: slice.clone(),
+                    });
+                }
+            }
+        }
         if let Some(values) = state {
-            let time_ns = self.stamp.next(time);
             out.push(Point {
-                time_ns,
+                time_ns: self.stamp.next(time),
                 values: Values::State(values),
                 author: None,
+                slice: None,
             });
         }
     }
@@ -163,6 +224,7 @@ mod tests {
             time_ns: seconds * S,
             values,
             author: None,
+            slice: None,
         }
     }
 
@@ -171,6 +233,8 @@ mod tests {
             count,
             sum,
             percentiles: percentiles.to_vec(),
+            buckets: Vec::new(),
+            inactive: None,
         })
     }
 
@@ -360,7 +424,8 @@ mod tests {
                 Point {
                     time_ns: 50 * S + 1,
                     values: state(2, 0, &[]),
-                    author: None
+                    author: None,
+                    slice: None,
                 },
             ]
         );
@@ -495,6 +560,32 @@ mod tests {
             run(&["--state=opened,!reviewed:approved"], &items),
             vec![at(10, state(1, 0, &[])), at(30, state(0, 0, &[]))]
         );
+    }
+
+    #[test]
+    fn sliced_events_are_one_point_per_label_of_the_family() {
+        let items = [
+            opened(10, 1, true, "Person"),
+            event(11, 1, PR, "labeled", Some("sig/node"), Some("bob")),
+            event(12, 2, PR, "labeled", Some("sig/apps"), Some("bob")),
+            event(13, 3, PR, "labeled", Some("kind/bug"), Some("bob")),
+            event(20, 4, PR, "merged", None, Some("bob")),
+        ];
+        let points = run(&["--event=merged", "--by-label=sig/,kind/"], &items);
+        let slices: Vec<(i64, Vec<String>)> = points
+            .iter()
+            .map(|p| (p.time_ns, p.slice.as_deref().unwrap_or_default().to_vec()))
+            .collect();
+        assert_eq!(
+            slices,
+            vec![
+                (20 * S, vec!["apps".to_owned(), "bug".to_owned()]),
+                (20 * S + 1, vec!["node".to_owned(), "bug".to_owned()]),
+            ]
+        );
+        // Opened before any label: `none`.
+        let points = run(&["--event=opened", "--by-label=sig/"], &items);
+        assert_eq!(points[0].slice.as_deref(), Some(&["none".to_owned()][..]));
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! people work), but bots' actions still count: on Prow repositories the `lgtm` and
 //! `approved` labels are applied by a bot on a person's command.
 
-use velodrome_model::metric::{DurationSpec, EventMatcher, ItemFilter};
+use velodrome_model::metric::{DurationSpec, EventMatcher, ItemFilter, Slices};
 
 use super::engine::{Audience, Item, Point, Relevance, Stamp, Values};
 use super::issues::IssueTable;
+use super::labels::FamilyLabels;
 
 /// One item's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,28 +29,32 @@ pub struct DurationEngine {
     audience: Audience,
     /// Items whose clock runs or that are done; an idle item has no entry.
     clocks: IssueTable<Clock>,
+    /// Family labels, when the points are sliced (`--by-label`).
+    labels: Option<FamilyLabels>,
     stamp: Stamp,
 }
 
 impl DurationEngine {
     /// A fresh computation of `spec` over the items `filter` lets through.
-    pub fn new(spec: &DurationSpec, filter: &ItemFilter) -> Self {
+    pub fn new(spec: &DurationSpec, filter: &ItemFilter, slices: &Slices) -> Self {
         Self {
             from: spec.from().clone(),
             to: spec.to().clone(),
             every: spec.every(),
             audience: Audience::new(filter, true, false),
             clocks: IssueTable::default(),
+            labels: (!slices.is_empty()).then(|| FamilyLabels::new(slices.families())),
             stamp: Stamp::default(),
         }
     }
 
-    /// Which items can change the output: the two events.
+    /// Which items can change the output: the two events, and every item when labels
+    /// are followed.
     pub(crate) fn relevance(&self) -> Relevance {
         Relevance {
             events: vec![self.from.clone(), self.to.clone()],
             comments: false,
-            everything: false,
+            everything: self.labels.is_some(),
         }
     }
 
@@ -61,6 +66,9 @@ impl DurationEngine {
     /// Processes one item (items must come in key order) and appends its point, if any.
     /// An event that is both `--to` and `--from` stops one clock before starting the next.
     pub fn receive(&mut self, item: &Item, out: &mut Vec<Point>) {
+        if let Some(labels) = self.labels.as_mut() {
+            labels.observe(item);
+        }
         let label = item.label.as_deref().unwrap_or("");
         let stops = self.to.matches(&item.event, label, item.marks);
         let starts = self.from.matches(&item.event, label, item.marks);
@@ -70,14 +78,21 @@ impl DurationEngine {
         let time = item.key.time;
         let clock = self.clocks.get(item.issue).copied();
         if stops && let Some(Clock::Running(start)) = clock {
-            out.push(Point {
-                time_ns: self.stamp.next(time),
-                values: Values::Duration {
-                    seconds: time - start,
-                    number: item.issue,
-                },
-                author: None,
-            });
+            let slices = match &self.labels {
+                Some(labels) => labels.keys(item.issue).into_iter().map(Some).collect(),
+                None => vec![None],
+            };
+            for slice in slices {
+                out.push(Point {
+                    time_ns: self.stamp.next(time),
+                    values: Values::Duration {
+                        seconds: time - start,
+                        number: item.issue,
+                    },
+                    author: None,
+                    slice,
+                });
+            }
             if self.every {
                 self.clocks.remove(item.issue);
             } else {

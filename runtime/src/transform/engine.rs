@@ -148,6 +148,8 @@ pub struct Point {
     pub values: Values,
     /// The `author` string field, with `--log-author`.
     pub author: Option<String>,
+    /// The values of the metric's `--by-label` family tags, in family order.
+    pub slice: Option<super::labels::SliceKey>,
 }
 
 /// Unique timestamps for the points of one metric: a point's second in nanoseconds, or
@@ -240,20 +242,26 @@ pub(crate) struct Relevance {
 /// One metric's running computation over one repository's stream.
 #[derive(Debug, Clone)]
 pub enum MetricEngine {
-    /// A `count` metric (boxed: its state tracker is large, and engines live in a Vec).
+    /// A `count` metric (boxed, as both: engines are large and live in a Vec).
     Count(Box<CountEngine>),
     /// A `duration` metric.
-    Duration(DurationEngine),
+    Duration(Box<DurationEngine>),
 }
 
 impl MetricEngine {
     /// A fresh computation of `spec`.
     pub fn new(spec: &MetricSpec) -> Self {
         match spec.plugin() {
-            Plugin::Count(count) => Self::Count(Box::new(CountEngine::new(count, spec.filter()))),
-            Plugin::Duration(duration) => {
-                Self::Duration(DurationEngine::new(duration, spec.filter()))
-            }
+            Plugin::Count(count) => Self::Count(Box::new(CountEngine::new(
+                count,
+                spec.filter(),
+                spec.slices(),
+            ))),
+            Plugin::Duration(duration) => Self::Duration(Box::new(DurationEngine::new(
+                duration,
+                spec.filter(),
+                spec.slices(),
+            ))),
         }
     }
 

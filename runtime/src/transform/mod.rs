@@ -40,7 +40,9 @@ mod duration;
 mod engine;
 mod health;
 mod issues;
+mod labels;
 mod output;
+mod series;
 mod source;
 mod state;
 
@@ -65,7 +67,7 @@ use source::Watermark;
 // The computation, public for the benchmark (`benches/transform.rs`).
 pub use compute::Computation;
 pub use engine::{Item, Key, Kind, Point, Values};
-pub use output::{add_point, percentile_fields};
+pub use output::{Shape, add_point};
 
 /// Points per InfluxDB request.
 const DEFAULT_BATCH: usize = 5_000;
@@ -76,7 +78,7 @@ struct Metric {
     name: String,
     spec: MetricSpec,
     definition: String,
-    percentile_fields: Vec<String>,
+    shape: Shape,
 }
 
 /// One repository and its metrics.
@@ -187,12 +189,12 @@ fn load_plans(args: &TransformArgs) -> Result<Vec<RepoPlan>, ConfigError> {
                         definition.push(' ');
                         definition.push_str(&bots.canonical());
                     }
-                    let percentile_fields = percentile_fields(&spec);
+                    let shape = Shape::of(&spec);
                     parsed.push(Metric {
                         name,
                         spec,
                         definition,
-                        percentile_fields,
+                        shape,
                     });
                 }
                 Err(err) => {
@@ -251,7 +253,7 @@ async fn dry_run(pool: &Pool, plans: &[RepoPlan], batch_size: usize) -> anyhow::
                     &metric.name,
                     &plan.repository,
                     point,
-                    &metric.percentile_fields,
+                    &metric.shape,
                 )
             })?;
             if batch.is_full() {
@@ -610,7 +612,7 @@ impl Round<'_> {
                 &metric.name,
                 &self.plan.repository,
                 point,
-                &metric.percentile_fields,
+                &metric.shape,
             )
         })?;
         Ok(())

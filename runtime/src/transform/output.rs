@@ -1,24 +1,47 @@
 //! Computed points to InfluxDB points: the field names and types dashboards query
-//! (integers `event`, `comment`, `count`, `sum`, `"<p>%"`, string `author` for `count`;
-//! integers `seconds` and `number` for `duration`), tag `repository`, nanosecond
-//! timestamps (see the module docs of `transform`).
+//! (integers `event`, `comment`, `count`, `sum`, `"<p>%"`, the age buckets and `inactive`,
+//! string `author` for `count`; integers `seconds` and `number` for `duration`), tag
+//! `repository` plus one tag per `--by-label` family, nanosecond timestamps (see the
+//! module docs of `transform`).
 
 use velodrome_model::metric::MetricSpec;
+use velodrome_model::metric::count::bucket_fields;
 
 use super::engine::{Point, Values};
 use crate::influx::{Batch, Field, InfluxError};
 
-/// The names of a metric's percentile fields (`"50%"`), computed once per metric.
-pub fn percentile_fields(spec: &MetricSpec) -> Vec<String> {
-    spec.count()
-        .map(|count| {
-            count
-                .percentiles()
+/// The names a metric's points use besides the fixed ones, computed once per metric.
+#[derive(Debug, Clone, Default)]
+pub struct Shape {
+    percentiles: Vec<String>,
+    buckets: Vec<String>,
+    slice_tags: Vec<String>,
+}
+
+impl Shape {
+    /// The field and tag names of `spec`'s points.
+    pub fn of(spec: &MetricSpec) -> Self {
+        let (percentiles, buckets) = spec.count().map_or_else(Default::default, |count| {
+            (
+                count
+                    .percentiles()
+                    .iter()
+                    .map(|p| format!("{p}%"))
+                    .collect(),
+                bucket_fields(count.age_buckets()),
+            )
+        });
+        Self {
+            percentiles,
+            buckets,
+            slice_tags: spec
+                .slices()
+                .families()
                 .iter()
-                .map(|p| format!("{p}%"))
-                .collect()
-        })
-        .unwrap_or_default()
+                .map(|f| f.tag().to_owned())
+                .collect(),
+        }
+    }
 }
 
 /// Appends the InfluxDB point of a computed `point` of metric `name` for `repository`
@@ -28,10 +51,16 @@ pub fn add_point(
     name: &str,
     repository: &str,
     point: &Point,
-    percentile_fields: &[String],
+    shape: &Shape,
 ) -> Result<(), InfluxError> {
     let time = u64::try_from(point.time_ns).unwrap_or(0);
-    let tags = [("repository", repository)];
+    let mut tags = Vec::with_capacity(1 + shape.slice_tags.len());
+    tags.push(("repository", repository));
+    if let Some(slice) = &point.slice {
+        for (tag, value) in shape.slice_tags.iter().zip(slice.iter()) {
+            tags.push((tag.as_str(), value.as_str()));
+        }
+    }
     let author = point.author.as_deref().map(|a| ("author", Field::Str(a)));
     match &point.values {
         Values::Event | Values::Comment => {
@@ -55,11 +84,18 @@ pub fn add_point(
             time,
         ),
         Values::State(values) => {
-            let mut fields = Vec::with_capacity(3 + values.percentiles.len());
+            let mut fields =
+                Vec::with_capacity(4 + values.percentiles.len() + values.buckets.len());
             fields.push(("count", Field::Int(values.count)));
             fields.push(("sum", Field::Int(values.sum)));
-            for (field, value) in percentile_fields.iter().zip(&values.percentiles) {
+            for (field, value) in shape.percentiles.iter().zip(&values.percentiles) {
                 fields.push((field.as_str(), Field::Int(*value)));
+            }
+            for (field, value) in shape.buckets.iter().zip(&values.buckets) {
+                fields.push((field.as_str(), Field::Int(*value)));
+            }
+            if let Some(inactive) = values.inactive {
+                fields.push(("inactive", Field::Int(inactive)));
             }
             fields.extend(author);
             batch.add(name, &tags, &fields, time)

@@ -26,7 +26,7 @@ use super::issues::IssueTable;
 pub const FOREVER_NS: i64 = i64::MAX;
 
 /// Whole minutes of [`FOREVER_NS`], what the original added to `sum` for such items.
-const FOREVER_MINUTES: i64 = i64::MAX / 60_000_000_000;
+pub const FOREVER_MINUTES: i64 = i64::MAX / 60_000_000_000;
 
 /// The matchers a description can reach, interned, with each one's opposite.
 #[derive(Debug, Clone)]
@@ -61,6 +61,20 @@ impl Matchers {
         }
         first
     }
+}
+
+/// Flips every item of `codes` whose event matches; true when one flipped.
+fn toggle(matchers: &Matchers, codes: &mut [Code], event: &str, label: &str, marks: Marks) -> bool {
+    let mut changed = false;
+    for c in codes {
+        let matcher = *c >> 1;
+        if matchers.list[matcher as usize].matches(event, label, marks) {
+            let opposite = matchers.opposite[matcher as usize];
+            *c = code(opposite, *c & 1 == 0);
+            changed = true;
+        }
+    }
+    changed
 }
 
 /// One state item's condition, packed in a byte: matcher id << 1 | active.
@@ -130,6 +144,10 @@ pub struct StateValues {
     pub sum: i64,
     /// One value per requested percentile, in nanoseconds, in the requested order.
     pub percentiles: Vec<i64>,
+    /// Issues per `--age-buckets` bucket, youngest first (empty without the flag).
+    pub buckets: Vec<i64>,
+    /// Issues without attention for `--inactive` (`None` without the flag).
+    pub inactive: Option<i64>,
 }
 
 /// Per-issue states of one description for one repository, plus their active set.
@@ -205,16 +223,13 @@ impl StateTracker {
             );
         }
         let state = self.issues.get_mut(issue)?;
-        let mut changed = false;
-        for c in state.codes.as_mut_slice() {
-            let matcher = *c >> 1;
-            if self.matchers.list[matcher as usize].matches(event, label, marks) {
-                let opposite = self.matchers.opposite[matcher as usize];
-                *c = code(opposite, *c & 1 == 0);
-                changed = true;
-            }
-        }
-        if !changed {
+        if !toggle(
+            &self.matchers,
+            state.codes.as_mut_slice(),
+            event,
+            label,
+            marks,
+        ) {
             return None;
         }
         let active = state.codes.as_slice().iter().all(|c| c & 1 == 1);
@@ -244,6 +259,51 @@ impl StateTracker {
         Some(self.values(time))
     }
 
+    /// Feeds one event to the per-issue machine only, for a caller that counts active
+    /// issues its own way ([`super::series`]); true when one of the issue's items flipped.
+    /// An issue seen for the first time is created (active at once when the description
+    /// starts active), as in [`StateTracker::receive`].
+    pub fn step(&mut self, issue: i64, event: &str, label: &str, marks: Marks) -> bool {
+        if !self.starts_active
+            && !self
+                .matchers
+                .list
+                .iter()
+                .any(|m| m.matches(event, label, marks))
+        {
+            return false;
+        }
+        if self.issues.get(issue).is_none() {
+            self.issues.insert(
+                issue,
+                IssueState {
+                    codes: Codes::new(&self.initial),
+                    slot: Slot::Inactive,
+                },
+            );
+        }
+        match self.issues.get_mut(issue) {
+            Some(state) => toggle(
+                &self.matchers,
+                state.codes.as_mut_slice(),
+                event,
+                label,
+                marks,
+            ),
+            None => false,
+        }
+    }
+
+    /// Whether the description is active before any event (made only of `!x` items).
+    pub fn starts_active(&self) -> bool {
+        self.starts_active
+    }
+
+    /// Whether the machine has seen `issue`.
+    pub fn is_known(&self, issue: i64) -> bool {
+        self.issues.get(issue).is_some()
+    }
+
     /// Count, sum and percentiles of the issues active at `time`.
     pub fn values(&self, time: i64) -> StateValues {
         StateValues {
@@ -254,10 +314,11 @@ impl StateTracker {
                 .iter()
                 .map(|p| self.active.percentile_ns(time, *p))
                 .collect(),
+            buckets: Vec::new(),
+            inactive: None,
         }
     }
 
-    #[cfg_attr(not(test), allow(dead_code))]
     /// Whether `issue`'s state is active (every item active).
     pub fn is_active(&self, issue: i64) -> bool {
         self.issues
@@ -611,7 +672,9 @@ mod tests {
             StateValues {
                 count: 0,
                 sum: 0,
-                percentiles: vec![0]
+                percentiles: vec![0],
+                buckets: Vec::new(),
+                inactive: None,
             }
         );
         for i in 0..50 {
@@ -636,7 +699,9 @@ mod tests {
             Some(StateValues {
                 count: 1,
                 sum: 0,
-                percentiles: vec![0, 0]
+                percentiles: vec![0, 0],
+                buckets: Vec::new(),
+                inactive: None,
             })
         );
         assert_eq!(t.receive(1, "merged", "", Marks::default(), 1800), None);
@@ -645,7 +710,9 @@ mod tests {
             Some(StateValues {
                 count: 2,
                 sum: 20,
-                percentiles: vec![0, 1_200_000_000_000]
+                percentiles: vec![0, 1_200_000_000_000],
+                buckets: Vec::new(),
+                inactive: None,
             })
         );
     }

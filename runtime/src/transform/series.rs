@@ -1,0 +1,408 @@
+//! A `--state` split into series and looked at more closely: by label family
+//! (`--by-label`), by age bucket (`--age-buckets`) and by inactivity (`--inactive`), so
+//! "pull requests waiting more than 30 days, by SIG" is one metric.
+//!
+//! The per-issue state machine is the plain state's ([`StateTracker::step`]); what differs
+//! is what is counted. Each series (one combination of label values) holds its members'
+//! start times and their last attention, sorted, so a point's count, sum of minutes,
+//! percentiles, buckets and inactive count are each a binary search or two. An item moves
+//! between series when its labels change and keeps its start, so its age does not reset.
+//! A point is written for every series a change touches, at the change.
+//!
+//! Attention is the last comment, review, or event by someone who is neither the item's
+//! author nor a bot; an item nobody else has touched counts from its creation.
+
+use std::collections::HashMap;
+
+use velodrome_model::metric::{CountSpec, Family};
+
+use super::engine::{Item, Kind};
+use super::issues::IssueTable;
+use super::labels::{FamilyLabels, SliceKey};
+use super::state::{FOREVER_MINUTES, FOREVER_NS, StateTracker, StateValues};
+
+/// An active issue: its start (`None`: active since the beginning of time) and the series
+/// it is counted in.
+#[derive(Debug, Clone)]
+struct Member {
+    start: Option<i64>,
+    keys: Vec<SliceKey>,
+}
+
+/// The members of one series.
+#[derive(Debug, Clone)]
+struct Group {
+    /// Finite start times, ascending.
+    starts: Vec<i64>,
+    /// Members active since the beginning of time.
+    forever: i64,
+    /// Last attention of every member, ascending.
+    attention: Vec<i64>,
+    /// Σ floor(start / 60) and the histogram of start mod 60 over finite members: the sum
+    /// of whole minutes of age without a scan, as the plain state keeps it.
+    sum_div: i64,
+    rem_histogram: [i64; 60],
+}
+
+fn insert_sorted(list: &mut Vec<i64>, value: i64) {
+    let at = list.partition_point(|v| *v < value);
+    list.insert(at, value);
+}
+
+fn remove_sorted(list: &mut Vec<i64>, value: i64) {
+    let at = list.partition_point(|v| *v < value);
+    if list.get(at) == Some(&value) {
+        list.remove(at);
+    }
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Self {
+            starts: Vec::new(),
+            forever: 0,
+            attention: Vec::new(),
+            sum_div: 0,
+            rem_histogram: [0; 60],
+        }
+    }
+}
+
+impl Group {
+    fn add(&mut self, start: Option<i64>, attention: i64) {
+        match start {
+            Some(start) => {
+                insert_sorted(&mut self.starts, start);
+                self.sum_div += start.div_euclid(60);
+                self.rem_histogram[start.rem_euclid(60) as usize] += 1;
+            }
+            None => self.forever += 1,
+        }
+        insert_sorted(&mut self.attention, attention);
+    }
+
+    fn take(&mut self, start: Option<i64>, attention: i64) {
+        match start {
+            Some(start) => {
+                remove_sorted(&mut self.starts, start);
+                self.sum_div -= start.div_euclid(60);
+                self.rem_histogram[start.rem_euclid(60) as usize] -= 1;
+            }
+            None => self.forever -= 1,
+        }
+        remove_sorted(&mut self.attention, attention);
+    }
+
+    /// Σ floor((t - S) / 1 minute) over members.
+    fn sum_minutes(&self, time: i64) -> i64 {
+        let a = time.div_euclid(60);
+        let b = time.rem_euclid(60) as usize;
+        let later: i64 = self.rem_histogram[b + 1..].iter().sum();
+        self.starts.len() as i64 * a - self.sum_div - later + self.forever * FOREVER_MINUTES
+    }
+
+    fn is_empty(&self) -> bool {
+        self.starts.is_empty() && self.forever == 0
+    }
+
+    /// Members whose start is after `time`, i.e. younger than the cut.
+    fn younger_than(&self, cut: i64) -> i64 {
+        (self.starts.len() - self.starts.partition_point(|s| *s <= cut)) as i64
+    }
+}
+
+/// The series of one `count --state` metric with slices, buckets or an inactivity limit.
+#[derive(Debug, Clone)]
+pub struct SeriesState {
+    machine: StateTracker,
+    labels: Option<FamilyLabels>,
+    percentiles: Vec<u8>,
+    buckets: Vec<i64>,
+    inactive: Option<i64>,
+    members: IssueTable<Member>,
+    attention: IssueTable<i64>,
+    groups: HashMap<SliceKey, Group>,
+}
+
+impl SeriesState {
+    /// The series of `spec`'s state (which must have one), sliced by `families`.
+    pub fn new(spec: &CountSpec, families: &[Family]) -> Option<Self> {
+        let state = spec.state()?;
+        Some(Self {
+            machine: StateTracker::new(state, &[]),
+            labels: (!families.is_empty()).then(|| FamilyLabels::new(families)),
+            percentiles: spec.percentiles().to_vec(),
+            buckets: spec.age_buckets().to_vec(),
+            inactive: spec.inactive(),
+            members: IssueTable::default(),
+            attention: IssueTable::default(),
+            groups: HashMap::new(),
+        })
+    }
+
+    /// Issues with a state (memory accounting).
+    pub fn tracked_issues(&self) -> usize {
+        self.machine.tracked_issues()
+    }
+
+    fn keys(&self, issue: i64) -> Vec<SliceKey> {
+        match &self.labels {
+            Some(labels) => labels.keys(issue),
+            None => vec![SliceKey::from(Vec::new())],
+        }
+    }
+
+    fn attention_of(&self, issue: i64, fallback: i64) -> i64 {
+        self.attention.get(issue).copied().unwrap_or(fallback)
+    }
+
+    fn join(&mut self, issue: i64, start: Option<i64>, time: i64, touched: &mut Vec<SliceKey>) {
+        let keys = self.keys(issue);
+        let attention = self.attention_of(issue, start.unwrap_or(time));
+        for key in &keys {
+            self.groups
+                .entry(key.clone())
+                .or_default()
+                .add(start, attention);
+            touched.push(key.clone());
+        }
+        self.members.insert(issue, Member { start, keys });
+    }
+
+    fn leave(&mut self, issue: i64, time: i64, touched: &mut Vec<SliceKey>) {
+        let Some(member) = self.members.remove(issue) else {
+            return;
+        };
+        let attention = self.attention_of(issue, member.start.unwrap_or(time));
+        for key in member.keys {
+            if let Some(group) = self.groups.get_mut(&key) {
+                group.take(member.start, attention);
+            }
+            touched.push(key);
+        }
+    }
+
+    /// Feeds one item (the caller has applied the metric's filters); appends a
+    /// (series, values) for every series the item changed.
+    pub fn receive(
+        &mut self,
+        item: &Item,
+        wanted: bool,
+        attends: bool,
+        out: &mut Vec<(SliceKey, StateValues)>,
+    ) {
+        let issue = item.issue;
+        let time = item.key.time;
+        let mut touched: Vec<SliceKey> = Vec::new();
+        // Attention: the creation, then every action of another person.
+        let attention = if item.key.kind == Kind::Opened {
+            self.attention.get(issue).is_none().then_some(time)
+        } else {
+            attends.then_some(time)
+        };
+        if let Some(now) = attention {
+            let before = self.attention.insert(issue, now);
+            if let (Some(member), Some(before)) = (self.members.get(issue), before) {
+                for key in &member.keys {
+                    if let Some(group) = self.groups.get_mut(key) {
+                        remove_sorted(&mut group.attention, before);
+                        insert_sorted(&mut group.attention, now);
+                    }
+                    if self.inactive.is_some() {
+                        touched.push(key.clone());
+                    }
+                }
+            }
+        }
+        // Labels: an active item moves between series, keeping its start.
+        let relabelled = self.labels.as_mut().is_some_and(|l| l.observe(item));
+        if relabelled && let Some(member) = self.members.get(issue) {
+            let start = member.start;
+            self.leave(issue, time, &mut touched);
+            self.join(issue, start, time, &mut touched);
+        }
+        if wanted {
+            let was_known = self.machine.is_known(issue);
+            let label = item.label.as_deref().unwrap_or("");
+            let step = self.machine.step(issue, &item.event, label, item.marks);
+            let active = self.machine.is_active(issue);
+            let member = self.members.get(issue).is_some();
+            if !was_known && self.machine.starts_active() && active && !member {
+                // A state active from the beginning of time, seen for the first time.
+                self.join(issue, None, time, &mut Vec::new());
+            } else if active && !member {
+                self.join(issue, Some(time), time, &mut touched);
+            } else if !active && member {
+                self.leave(issue, time, &mut touched);
+            }
+            if step && let Some(member) = self.members.get(issue) {
+                touched.extend(member.keys.iter().cloned());
+            }
+        }
+        touched.sort();
+        touched.dedup();
+        for key in touched {
+            let values = self.values(&key, time);
+            out.push((key, values));
+        }
+        self.groups.retain(|_, g| !g.is_empty());
+    }
+
+    /// The values of one series at `time`.
+    fn values(&self, key: &SliceKey, time: i64) -> StateValues {
+        let empty = Group::default();
+        let group = self.groups.get(key).unwrap_or(&empty);
+        let finite = group.starts.len() as i64;
+        let count = finite + group.forever;
+        let sum = group.sum_minutes(time);
+        let percentiles = self
+            .percentiles
+            .iter()
+            .map(|p| {
+                if count == 0 {
+                    return 0;
+                }
+                let index = (i64::from(*p) * count + 99) / 100 - 1;
+                if index >= finite {
+                    return FOREVER_NS;
+                }
+                // Ages ascending = starts descending.
+                let start = group.starts[(finite - 1 - index) as usize];
+                (time - start).saturating_mul(1_000_000_000)
+            })
+            .collect();
+        let mut buckets = Vec::with_capacity(self.buckets.len() + 1);
+        let mut younger_before = 0;
+        for limit in &self.buckets {
+            let younger = group.younger_than(time - limit);
+            buckets.push(younger - younger_before);
+            younger_before = younger;
+        }
+        if !self.buckets.is_empty() {
+            buckets.push(count - younger_before);
+        }
+        let inactive = self
+            .inactive
+            .map(|limit| group.attention.partition_point(|a| *a <= time - limit) as i64);
+        StateValues {
+            count,
+            sum,
+            percentiles,
+            buckets,
+            inactive,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use velodrome_model::metric::MetricSpec;
+
+    use super::super::engine::tests::{comment, event, opened};
+    use super::super::engine::{MetricEngine, Point, Values};
+    use super::*;
+
+    const DAY: i64 = 86_400;
+
+    /// (second, series, count, buckets, inactive) of every point.
+    type Seen = (i64, Vec<String>, i64, Vec<i64>, Option<i64>);
+
+    fn run(args: &[&str], items: &[Item]) -> Vec<Seen> {
+        let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        let spec = MetricSpec::parse("count", &args).expect("metric parses");
+        let mut engine = MetricEngine::new(&spec);
+        let mut out: Vec<Point> = Vec::new();
+        for item in items {
+            engine.receive(item, &mut out);
+        }
+        out.into_iter()
+            .map(|p| match p.values {
+                Values::State(v) => (
+                    p.time_ns / 1_000_000_000,
+                    p.slice.map(|s| s.to_vec()).unwrap_or_default(),
+                    v.count,
+                    v.buckets,
+                    v.inactive,
+                ),
+                other => panic!("a state point, not {other:?}"),
+            })
+            .collect()
+    }
+
+    fn sig(values: &[&str]) -> Vec<String> {
+        values.iter().map(|v| (*v).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_relabelled_item_moves_and_an_item_in_two_sigs_counts_twice() {
+        let one = (1, false, "alice");
+        let two = (2, false, "bob");
+        let items = [
+            opened(0, 1, false, "alice"),
+            event(0, 1, one, "labeled", Some("sig/node"), Some("alice")),
+            opened(10, 2, false, "bob"),
+            event(10, 2, two, "labeled", Some("sig/node"), Some("bob")),
+            event(10, 3, two, "labeled", Some("sig/apps"), Some("bob")),
+            // Issue 1 moves from node to storage while open.
+            event(20, 4, one, "unlabeled", Some("sig/node"), Some("carol")),
+            event(20, 5, one, "labeled", Some("sig/storage"), Some("carol")),
+            event(30, 6, two, "closed", None, Some("bob")),
+        ];
+        let points = run(&["--state=opened", "--by-label=sig/"], &items);
+        let seen: Vec<(i64, Vec<String>, i64)> = points
+            .into_iter()
+            .map(|(t, s, c, _, _)| (t, s, c))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                // Opened before its label: counted as none, then moved to node.
+                (0, sig(&["none"]), 1),
+                (0, sig(&["node"]), 1),
+                (0, sig(&["none"]), 0),
+                (10, sig(&["none"]), 1),
+                (10, sig(&["node"]), 2),
+                (10, sig(&["none"]), 0),
+                (10, sig(&["apps"]), 1),
+                (10, sig(&["node"]), 2),
+                // The move is two events: out of node (into none), then into storage.
+                (20, sig(&["node"]), 1),
+                (20, sig(&["none"]), 1),
+                (20, sig(&["none"]), 0),
+                (20, sig(&["storage"]), 1),
+                (30, sig(&["apps"]), 0),
+                (30, sig(&["node"]), 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn buckets_and_inactivity_follow_ages_and_attention() {
+        let pr = (1, true, "alice");
+        let items = [
+            opened(0, 1, true, "alice"),
+            opened(10 * DAY, 2, true, "bob"),
+            // The author's own comment and a bot's are no attention; carol's is.
+            comment(20 * DAY, 1, pr, "alice", "ping"),
+            comment(21 * DAY, 2, (2, true, "bob"), "carol", "on it"),
+            opened(40 * DAY, 3, true, "dave"),
+        ];
+        let points = run(
+            &["--state=opened", "--age-buckets=7d,30d", "--inactive=14d"],
+            &items,
+        );
+        let last = points.last().expect("points");
+        // At day 40: ages 40 d, 30 d, 0 d -> one under 7 d, none in 7-30 d, two of 30 d
+        // and more; attention: issue 1 at day 0 (40 d), issue 2 at day 21 (19 d), issue
+        // 3 at day 40 (0 d) -> two inactive for 14 d.
+        assert_eq!(last.0, 40 * DAY);
+        assert_eq!(last.2, 3);
+        assert_eq!(last.3, vec![1, 0, 2]);
+        assert_eq!(last.4, Some(2));
+        // carol's comment on issue 2 was a point of its own (inactivity changed).
+        assert!(
+            points.iter().any(|p| p.0 == 21 * DAY && p.4 == Some(1)),
+            "{points:?}"
+        );
+    }
+}
