@@ -398,8 +398,15 @@ fn project_context(
         "--interval".to_owned(),
         config.fetch_interval.clone(),
     ]);
-    fetcher.extend(common.iter().cloned());
     let influx_url = format!("http://influxdb-{p}:8086");
+    // Each round's freshness, into the project's `monitoring` database.
+    fetcher.extend([
+        "--influx-url".to_owned(),
+        influx_url.clone(),
+        "--influx-user".to_owned(),
+        "admin".to_owned(),
+    ]);
+    fetcher.extend(common.iter().cloned());
     let mut transform: Vec<String> = vec![
         "transform".into(),
         "--plan".into(),

@@ -102,6 +102,28 @@ pub struct GithubArgs {
     pub token_files: Vec<PathBuf>,
 }
 
+/// Where the fetcher records how fresh its mirror is (optional: without a URL, nowhere).
+#[derive(Debug, Args)]
+pub struct FreshnessArgs {
+    /// InfluxDB to record data freshness in (measurement `velodrome_freshness`, each
+    /// round); without it the fetcher records none.
+    #[arg(long = "influx-url", env = "VELODROME_INFLUX_URL")]
+    pub influx_url: Option<String>,
+    /// User, when InfluxDB authentication is on.
+    #[arg(long = "influx-user", env = "VELODROME_INFLUX_USER")]
+    pub influx_user: Option<String>,
+    /// Password (prefer the environment variable).
+    #[arg(
+        long = "influx-password",
+        env = "VELODROME_INFLUX_PASSWORD",
+        hide_env_values = true
+    )]
+    pub influx_password: Option<String>,
+    /// Database of the freshness points.
+    #[arg(long, default_value = "monitoring")]
+    pub freshness_database: String,
+}
+
 /// `velodrome fetcher`.
 #[derive(Debug, Args)]
 pub struct FetcherArgs {
@@ -112,6 +134,8 @@ pub struct FetcherArgs {
     pub mysql: MysqlArgs,
     #[command(flatten)]
     pub github: GithubArgs,
+    #[command(flatten)]
+    pub freshness: FreshnessArgs,
     #[command(flatten)]
     pub schedule: Schedule,
 }
@@ -136,6 +160,10 @@ pub struct TransformArgs {
     /// Print line protocol on stdout instead of writing to InfluxDB.
     #[arg(long)]
     pub dry_run: bool,
+    /// Database, on the same InfluxDB, of the freshness points (`velodrome_freshness`:
+    /// how old the data each round's output covers is).
+    #[arg(long, default_value = "monitoring")]
+    pub freshness_database: String,
     #[command(flatten)]
     pub mysql: MysqlArgs,
     #[command(flatten)]

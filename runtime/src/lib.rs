@@ -13,6 +13,7 @@ pub mod graphql {
 
 mod db;
 mod fetcher;
+mod freshness;
 mod github;
 pub mod influx;
 mod observe;

@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use velodrome_model::names::RepoName;
 
 use crate::cli::{Cli, FetcherArgs};
+use crate::freshness::Freshness;
 use crate::github::{Client, ClientConfig, Token, TokenPool};
+use crate::influx::InfluxConfig;
 use crate::shutdown::Shutdown;
 
 /// Client settings from the environment: `VELODROME_GITHUB_BACKOFF_MS` (first retry delay)
@@ -103,6 +105,21 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
     }
     let once = args.schedule.once;
     let interval = args.schedule.interval;
+    let freshness = match &args.freshness.influx_url {
+        Some(url) => Some(Arc::new(
+            Freshness::new(
+                &InfluxConfig {
+                    url: url.clone(),
+                    database: args.freshness.freshness_database.clone(),
+                    user: args.freshness.influx_user.clone(),
+                    password: args.freshness.influx_password.clone(),
+                },
+                "fetcher",
+            )
+            .await,
+        )),
+        None => None,
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for repo in repos {
         let syncer = sync::RepoSync::new(
@@ -114,10 +131,12 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
         );
         let health = health.clone();
         let shutdown = shutdown.clone();
+        let freshness = freshness.clone();
         tasks.spawn(async move {
             let mut ok = true;
             loop {
                 let started = Instant::now();
+                let started_at = crate::freshness::now();
                 let result = syncer.round().await;
                 if let Err(err) = &result
                     && err.is_stop()
@@ -126,6 +145,13 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
                     return ok;
                 }
                 health.round(&repo.key(), result.as_ref().map_err(|_| ()));
+                if let Some(freshness) = &freshness {
+                    // A complete round mirrors GitHub as it was when the round began.
+                    if result.is_ok() {
+                        freshness.synced(&repo.key(), started_at);
+                    }
+                    freshness.write(&repo.key()).await;
+                }
                 match result {
                     Ok(stats) => tracing::info!(
                         repository = %repo.key(),

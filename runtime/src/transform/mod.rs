@@ -60,6 +60,7 @@ use velodrome_model::names::RepoName;
 use velodrome_model::plan::{MetricEntry, TransformPlan};
 
 use crate::cli::{Cli, TransformArgs};
+use crate::freshness::Freshness;
 use crate::influx::{self, Batch, Influx, InfluxConfig, Precision};
 use crate::shutdown::Shutdown;
 use source::Watermark;
@@ -316,6 +317,16 @@ async fn run_rounds(
         args.influx.influx_url.trim_end_matches('/'),
         args.influx.influx_database
     );
+    let freshness = Freshness::new(
+        &InfluxConfig {
+            url: args.influx.influx_url.clone(),
+            database: args.freshness_database.clone(),
+            user: args.influx.influx_user.clone(),
+            password: args.influx.influx_password.clone(),
+        },
+        "transform",
+    )
+    .await;
     let mut live: Vec<Option<Live>> = plans.iter().map(|_| None).collect();
     loop {
         let mut failed = false;
@@ -323,6 +334,8 @@ async fn run_rounds(
             if shutdown.requested() {
                 break;
             }
+            // The round's output covers every row in MySQL when it starts reading.
+            let started_at = crate::freshness::now();
             let round = Round {
                 pool,
                 destination: &destination,
@@ -333,7 +346,14 @@ async fn run_rounds(
                 stats,
                 shutdown,
             };
-            match round.run(live.take()).await {
+            let outcome = round.run(live.take()).await;
+            if matches!(outcome, Ok(Outcome::Done(_))) {
+                freshness.synced(&plan.repository, started_at);
+            }
+            if !matches!(outcome, Ok(Outcome::Stopped)) {
+                freshness.write(&plan.repository).await;
+            }
+            match outcome {
                 Ok(Outcome::Done(state)) => *live = Some(*state),
                 Ok(Outcome::Stopped) => {
                     tracing::info!(repository = %plan.repository, "stopped; written points and their watermarks are stored");
