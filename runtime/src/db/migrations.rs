@@ -15,13 +15,77 @@ pub struct Migration {
     pub statements: &'static [&'static str],
 }
 
+/// Statements that add index `$index` on `$columns` to `$table` unless it has one of that
+/// name: MySQL 8 has no `ADD INDEX IF NOT EXISTS`, and a crash between the ALTER and the
+/// migration's record must not make the next start fail.
+macro_rules! add_key_unless_present {
+    ($table:literal, $index:literal, $columns:literal) => {
+        [
+            concat!(
+                "SET @velodrome_ddl = IF((SELECT COUNT(*) FROM information_schema.statistics \
+                 WHERE table_schema = DATABASE() AND table_name = '",
+                $table,
+                "' AND index_name = '",
+                $index,
+                "') = 0, 'ALTER TABLE ",
+                $table,
+                " ADD KEY ",
+                $index,
+                " ",
+                $columns,
+                "', 'DO 0')"
+            ),
+            "PREPARE velodrome_ddl FROM @velodrome_ddl",
+            "EXECUTE velodrome_ddl",
+            "DEALLOCATE PREPARE velodrome_ddl",
+        ]
+    };
+}
+
+/// Mergers and first merges read one event type over a time range (or all time):
+/// without `event` in the key, that is every event of the repository.
+const EVENTS_BY_TYPE: [&str; 4] = add_key_unless_present!(
+    "issue_events",
+    "events_repo_event_created",
+    "(repository, event, event_created_at)"
+);
+/// Pull requests (or issues) opened in a time range.
+const ISSUES_BY_KIND: [&str; 4] = add_key_unless_present!(
+    "issues",
+    "issues_repo_pr_created",
+    "(repository, is_pr, issue_created_at)"
+);
+/// The oldest open pull requests (or issues): only the open ones are read, oldest first.
+const ISSUES_BY_STATE: [&str; 4] = add_key_unless_present!(
+    "issues",
+    "issues_repo_state_pr_created",
+    "(repository, state, is_pr, issue_created_at)"
+);
+
+/// Migration 3 in order. (Version 2 is the fetcher's reviews migration.)
+const V3: [&str; 12] = [
+    EVENTS_BY_TYPE[0],
+    EVENTS_BY_TYPE[1],
+    EVENTS_BY_TYPE[2],
+    EVENTS_BY_TYPE[3],
+    ISSUES_BY_KIND[0],
+    ISSUES_BY_KIND[1],
+    ISSUES_BY_KIND[2],
+    ISSUES_BY_KIND[3],
+    ISSUES_BY_STATE[0],
+    ISSUES_BY_STATE[1],
+    ISSUES_BY_STATE[2],
+    ISSUES_BY_STATE[3],
+];
+
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "original tables with integer ids, plus fetcher sync state",
-    statements: &[
-        // One row per issue or pull request; id is the issue NUMBER.
-        "CREATE TABLE IF NOT EXISTS issues (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "original tables with integer ids, plus fetcher sync state",
+        statements: &[
+            // One row per issue or pull request; id is the issue NUMBER.
+            "CREATE TABLE IF NOT EXISTS issues (
             repository VARCHAR(255) NOT NULL,
             id BIGINT NOT NULL,
             title TEXT NOT NULL,
@@ -36,8 +100,8 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             PRIMARY KEY (repository, id),
             KEY issues_repo_updated (repository, issue_updated_at)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        // Every issue event, all types kept; issue_id is the issue NUMBER.
-        "CREATE TABLE IF NOT EXISTS issue_events (
+            // Every issue event, all types kept; issue_id is the issue NUMBER.
+            "CREATE TABLE IF NOT EXISTS issue_events (
             repository VARCHAR(255) NOT NULL,
             id BIGINT NOT NULL,
             issue_id BIGINT NOT NULL,
@@ -50,9 +114,9 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             KEY repo_created (repository, event_created_at),
             KEY events_repo_issue (repository, issue_id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        // Issue comments (pull_request = false) and review comments (pull_request = true):
-        // two id spaces on GitHub, so the flag is part of the key.
-        "CREATE TABLE IF NOT EXISTS comments (
+            // Issue comments (pull_request = false) and review comments (pull_request = true):
+            // two id spaces on GitHub, so the flag is part of the key.
+            "CREATE TABLE IF NOT EXISTS comments (
             repository VARCHAR(255) NOT NULL,
             id BIGINT NOT NULL,
             pull_request BOOL NOT NULL,
@@ -65,26 +129,26 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             KEY repo_comment_created (repository, comment_created_at),
             KEY comments_repo_issue (repository, issue_id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        // Current label set of each issue, replaced on every update of the issue.
-        "CREATE TABLE IF NOT EXISTS labels (
+            // Current label set of each issue, replaced on every update of the issue.
+            "CREATE TABLE IF NOT EXISTS labels (
             repository VARCHAR(255) NOT NULL,
             issue_id BIGINT NOT NULL,
             name VARCHAR(255) NOT NULL,
             PRIMARY KEY (repository, issue_id, name)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        // Current assignee set of each issue, replaced on every update of the issue.
-        "CREATE TABLE IF NOT EXISTS assignees (
+            // Current assignee set of each issue, replaced on every update of the issue.
+            "CREATE TABLE IF NOT EXISTS assignees (
             repository VARCHAR(255) NOT NULL,
             issue_id BIGINT NOT NULL,
             name VARCHAR(255) NOT NULL,
             PRIMARY KEY (repository, issue_id, name)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        // Per repository and endpoint: where the next poll starts and the ETag to send.
-        // since_at: `since` watermark (list endpoints sorted by updated ascending).
-        // next_url: page to resume from (events feed walks newest first).
-        // mark_id / mark_at: newest event already fully covered by the events feed.
-        // walk_top_id / walk_top_at: newest event of the walk in progress.
-        "CREATE TABLE IF NOT EXISTS sync_cursors (
+            // Per repository and endpoint: where the next poll starts and the ETag to send.
+            // since_at: `since` watermark (list endpoints sorted by updated ascending).
+            // next_url: page to resume from (events feed walks newest first).
+            // mark_id / mark_at: newest event already fully covered by the events feed.
+            // walk_top_id / walk_top_at: newest event of the walk in progress.
+            "CREATE TABLE IF NOT EXISTS sync_cursors (
             repository VARCHAR(255) NOT NULL,
             endpoint VARCHAR(32) NOT NULL,
             since_at DATETIME NULL,
@@ -97,14 +161,20 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
             PRIMARY KEY (repository, endpoint)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        // Issues whose events the repository-wide feed cannot reach (it only goes back so
-        // far), so their per-issue event pages must be read; a row goes when its last page
-        // is committed. next_url resumes a partly read issue.
-        "CREATE TABLE IF NOT EXISTS sync_event_backfill (
+            // Issues whose events the repository-wide feed cannot reach (it only goes back so
+            // far), so their per-issue event pages must be read; a row goes when its last page
+            // is committed. next_url resumes a partly read issue.
+            "CREATE TABLE IF NOT EXISTS sync_event_backfill (
             repository VARCHAR(255) NOT NULL,
             issue_id BIGINT NOT NULL,
             next_url TEXT NULL,
             PRIMARY KEY (repository, issue_id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    ],
-}];
+        ],
+    },
+    Migration {
+        version: 3,
+        name: "indexes for the people and backlog dashboard",
+        statements: &V3,
+    },
+];
