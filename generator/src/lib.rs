@@ -8,6 +8,7 @@ pub mod check;
 mod dashboards;
 pub mod diagnostics;
 pub mod diff;
+pub mod mirror;
 pub mod model;
 mod prometheus;
 pub mod read;
