@@ -540,6 +540,19 @@ fn project_context(
         dashboard_keys.push(key.clone());
         grafana.insert(key, json!(body));
     }
+    let people = dashboards::people::dashboard(
+        project,
+        &config.bots,
+        &config.github.url,
+        mirror::REVIEWS_MIRRORED,
+    );
+    let mut people = serde_json::to_string_pretty(&people).map_err(|e| RenderError::Serialize {
+        what: "people.json",
+        message: e.to_string(),
+    })?;
+    people.push('\n');
+    dashboard_keys.push("people.json".to_owned());
+    grafana.insert("people.json".into(), json!(people));
     files.insert("grafana".into(), Value::Object(grafana));
     ctx["files"] = Value::Object(files);
     ctx["dashboard_keys"] = json!(dashboard_keys);
