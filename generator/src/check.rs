@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, PodSpec, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
@@ -49,6 +50,8 @@ pub enum Object {
     Service(Service),
     /// Workloads.
     Deployment(Box<Deployment>),
+    /// One-off work (the MySQL grants).
+    Job(Box<Job>),
 }
 
 /// One checked object with the metadata selection and diffing need.
@@ -239,6 +242,7 @@ pub fn parse_lenient(doc: &Value) -> Option<Checked> {
         }
         "Service" => Object::Service(serde_json::from_value(doc.clone()).ok()?),
         "Deployment" => Object::Deployment(Box::new(serde_json::from_value(doc.clone()).ok()?)),
+        "Job" => Object::Job(Box::new(serde_json::from_value(doc.clone()).ok()?)),
         _ => return None,
     };
     let kind = match &object {
@@ -247,6 +251,7 @@ pub fn parse_lenient(doc: &Value) -> Option<Checked> {
         Object::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
         Object::Service(_) => "Service",
         Object::Deployment(_) => "Deployment",
+        Object::Job(_) => "Job",
     };
     Some(Checked {
         kind,
@@ -275,6 +280,7 @@ fn parse_object(doc: &Value) -> Result<Checked, String> {
         ),
         "Service" => ("Service", Object::Service(strict(doc)?)),
         "Deployment" => ("Deployment", Object::Deployment(Box::new(strict(doc)?))),
+        "Job" => ("Job", Object::Job(Box::new(strict(doc)?))),
         other => return Err(format!("kind {other:?} is not one velogen renders")),
     };
     let meta = match &object {
@@ -283,6 +289,7 @@ fn parse_object(doc: &Value) -> Result<Checked, String> {
         Object::PersistentVolumeClaim(o) => &o.metadata,
         Object::Service(o) => &o.metadata,
         Object::Deployment(o) => &o.metadata,
+        Object::Job(o) => &o.metadata,
     };
     let name = meta.name.clone().ok_or("has no metadata.name")?;
     if let Some(problem) = velodrome_model::names::dns_label_problem(&name)
@@ -420,101 +427,14 @@ fn check_references(objects: &[(&'static str, Checked)]) -> Vec<CheckError> {
                     fail("has no pod spec".into());
                     continue;
                 };
-                let key = |name: &str| (o.namespace.clone(), name.to_owned());
-                for v in spec.volumes.iter().flatten() {
-                    if let Some(cm) = &v.config_map {
-                        match config_maps.get(&key(&cm.name)) {
-                            None => fail(format!(
-                                "volume {} mounts ConfigMap {} which is not rendered",
-                                v.name, cm.name
-                            )),
-                            Some(keys) => {
-                                for item in cm.items.iter().flatten() {
-                                    if !keys.contains(&item.key) {
-                                        fail(format!(
-                                            "volume {} projects key {} that ConfigMap {} does not have",
-                                            v.name, item.key, cm.name
-                                        ));
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    if let Some(pvc) = &v.persistent_volume_claim
-                        && !claims.contains(&key(&pvc.claim_name))
-                    {
-                        fail(format!(
-                            "volume {} uses PersistentVolumeClaim {} which is not rendered",
-                            v.name, pvc.claim_name
-                        ));
-                    }
-                }
-                let volume_names: BTreeSet<&str> = spec
-                    .volumes
-                    .iter()
-                    .flatten()
-                    .map(|v| v.name.as_str())
-                    .collect();
-                for c in &spec.containers {
-                    let ports: BTreeSet<&str> = c
-                        .ports
-                        .iter()
-                        .flatten()
-                        .filter_map(|p| p.name.as_deref())
-                        .collect();
-                    for m in c.volume_mounts.iter().flatten() {
-                        if !volume_names.contains(m.name.as_str()) {
-                            fail(format!(
-                                "container {} mounts volume {} which the pod does not define",
-                                c.name, m.name
-                            ));
-                        }
-                    }
-                    for e in c.env.iter().flatten() {
-                        if let Some(r) = e
-                            .value_from
-                            .as_ref()
-                            .and_then(|f| f.config_map_key_ref.as_ref())
-                            && !config_maps
-                                .get(&key(&r.name))
-                                .is_some_and(|k| k.contains(&r.key))
-                        {
-                            fail(format!(
-                                "env {} reads key {} of ConfigMap {}, which is not rendered",
-                                e.name, r.key, r.name
-                            ));
-                        }
-                    }
-                    for (what, probe) in [
-                        ("readinessProbe", &c.readiness_probe),
-                        ("livenessProbe", &c.liveness_probe),
-                    ] {
-                        let port = probe.as_ref().and_then(|p| {
-                            p.http_get
-                                .as_ref()
-                                .map(|h| h.port.clone())
-                                .or_else(|| p.tcp_socket.as_ref().map(|t| t.port.clone()))
-                        });
-                        match port {
-                            None => fail(format!("container {} has no HTTP or TCP {what}", c.name)),
-                            Some(IntOrString::String(name)) if !ports.contains(name.as_str()) => {
-                                fail(format!(
-                                    "container {} {what} uses port {name} which it does not declare",
-                                    c.name
-                                ))
-                            }
-                            _ => {}
-                        }
-                    }
-                    if c.resources
-                        .as_ref()
-                        .and_then(|r| r.requests.as_ref())
-                        .is_none_or(|r| r.is_empty())
-                    {
-                        fail(format!("container {} has no resource requests", c.name));
-                    }
-                }
+                check_pod(spec, &o.namespace, &config_maps, &claims, true, &mut fail);
             }
+            Object::Job(j) => match j.spec.as_ref().and_then(|s| s.template.spec.as_ref()) {
+                Some(spec) => {
+                    check_pod(spec, &o.namespace, &config_maps, &claims, false, &mut fail)
+                }
+                None => fail("has no pod spec".into()),
+            },
             Object::Service(s) => {
                 let Some(selector) = s.spec.as_ref().and_then(|sp| sp.selector.as_ref()) else {
                     fail("has no selector".into());
@@ -568,7 +488,115 @@ fn check_references(objects: &[(&'static str, Checked)]) -> Vec<CheckError> {
     errors
 }
 
-/// Adds the checksum of every ConfigMap a pod reads to its pod template.
+/// What every pod must get right, whatever runs it: ConfigMaps, keys and claims it uses
+/// are rendered, every mount names a volume of the pod, every container requests
+/// resources; `servers` (Deployments) also need a readiness and a liveness probe on a
+/// declared port. One-off pods (Jobs) have no probes.
+fn check_pod(
+    spec: &PodSpec,
+    namespace: &str,
+    config_maps: &BTreeMap<(String, String), BTreeSet<String>>,
+    claims: &BTreeSet<(String, String)>,
+    servers: bool,
+    fail: &mut dyn FnMut(String),
+) {
+    let key = |name: &str| (namespace.to_owned(), name.to_owned());
+    for v in spec.volumes.iter().flatten() {
+        if let Some(cm) = &v.config_map {
+            match config_maps.get(&key(&cm.name)) {
+                None => fail(format!(
+                    "volume {} mounts ConfigMap {} which is not rendered",
+                    v.name, cm.name
+                )),
+                Some(keys) => {
+                    for item in cm.items.iter().flatten() {
+                        if !keys.contains(&item.key) {
+                            fail(format!(
+                                "volume {} projects key {} that ConfigMap {} does not have",
+                                v.name, item.key, cm.name
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(pvc) = &v.persistent_volume_claim
+            && !claims.contains(&key(&pvc.claim_name))
+        {
+            fail(format!(
+                "volume {} uses PersistentVolumeClaim {} which is not rendered",
+                v.name, pvc.claim_name
+            ));
+        }
+    }
+    let volume_names: BTreeSet<&str> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| v.name.as_str())
+        .collect();
+    for c in &spec.containers {
+        let ports: BTreeSet<&str> = c
+            .ports
+            .iter()
+            .flatten()
+            .filter_map(|p| p.name.as_deref())
+            .collect();
+        for m in c.volume_mounts.iter().flatten() {
+            if !volume_names.contains(m.name.as_str()) {
+                fail(format!(
+                    "container {} mounts volume {} which the pod does not define",
+                    c.name, m.name
+                ));
+            }
+        }
+        for e in c.env.iter().flatten() {
+            if let Some(r) = e
+                .value_from
+                .as_ref()
+                .and_then(|f| f.config_map_key_ref.as_ref())
+                && !config_maps
+                    .get(&key(&r.name))
+                    .is_some_and(|k| k.contains(&r.key))
+            {
+                fail(format!(
+                    "env {} reads key {} of ConfigMap {}, which is not rendered",
+                    e.name, r.key, r.name
+                ));
+            }
+        }
+        let probes = [
+            ("readinessProbe", &c.readiness_probe),
+            ("livenessProbe", &c.liveness_probe),
+        ];
+        for (what, probe) in probes.into_iter().filter(|_| servers) {
+            let port = probe.as_ref().and_then(|p| {
+                p.http_get
+                    .as_ref()
+                    .map(|h| h.port.clone())
+                    .or_else(|| p.tcp_socket.as_ref().map(|t| t.port.clone()))
+            });
+            match port {
+                None => fail(format!("container {} has no HTTP or TCP {what}", c.name)),
+                Some(IntOrString::String(name)) if !ports.contains(name.as_str()) => fail(format!(
+                    "container {} {what} uses port {name} which it does not declare",
+                    c.name
+                )),
+                _ => {}
+            }
+        }
+        if c.resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .is_none_or(|r| r.is_empty())
+        {
+            fail(format!("container {} has no resource requests", c.name));
+        }
+    }
+}
+
+/// Adds the checksum of every ConfigMap a pod reads to its pod template (Deployments and
+/// Jobs).
 fn add_checksums(objects: &mut [Checked]) {
     let data: BTreeMap<(String, String), String> = objects
         .iter()
@@ -585,14 +613,15 @@ fn add_checksums(objects: &mut [Checked]) {
         .collect();
     for o in objects.iter_mut() {
         let namespace = o.namespace.clone();
-        let Object::Deployment(d) = &mut o.object else {
+        let template = match &mut o.object {
+            Object::Deployment(d) => d.spec.as_mut().map(|s| &mut s.template),
+            Object::Job(j) => j.spec.as_mut().map(|s| &mut s.template),
+            _ => None,
+        };
+        let Some(template) = template else {
             continue;
         };
-        let Some(spec) = d.spec.as_mut() else {
-            continue;
-        };
-        let names = spec
-            .template
+        let names = template
             .spec
             .as_ref()
             .map(mounted_config_maps)
@@ -614,7 +643,7 @@ fn add_checksums(objects: &mut [Checked]) {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let meta = spec.template.metadata.get_or_insert_with(Default::default);
+        let meta = template.metadata.get_or_insert_with(Default::default);
         meta.annotations
             .get_or_insert_with(Default::default)
             .insert(CHECKSUM_ANNOTATION.to_owned(), sum);

@@ -8,6 +8,7 @@ pub mod check;
 mod dashboards;
 pub mod diagnostics;
 pub mod diff;
+pub mod mirror;
 pub mod model;
 mod prometheus;
 pub mod read;
@@ -21,6 +22,7 @@ use std::path::Path;
 use thiserror::Error;
 
 pub use check::Checked;
+pub use dashboards::people::{APPROVE_COMMAND, LGTM_COMMAND, dashboard as people_dashboard};
 pub use diagnostics::Diagnostic;
 
 /// Maps `f` over `items` on every core, in contiguous chunks, and returns the results in

@@ -77,6 +77,12 @@ pub struct Mysql {
     pub database: String,
     /// Secret with `user`, `password` (and `root-password` in-cluster).
     pub secret: String,
+    /// Secret with `user` and `password` of the read-only account of the Grafana
+    /// datasources, so a dashboard query can never write or read the sync state.
+    pub grafana_secret: String,
+    /// Secret with `user` and `password` of an account that may create users and grant
+    /// (cloudsql and external modes; in-cluster the grants Job uses root).
+    pub admin_secret: Option<String>,
     /// Host the runtime connects to.
     pub host: String,
     /// Port the runtime connects to.

@@ -11,9 +11,11 @@ use std::path::Path;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::dashboards;
+use crate::mirror;
 use crate::model::{Config, MysqlMode, Project};
 
 /// Every template, embedded so the binary is self-contained.
@@ -29,6 +31,14 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     (
         "cloudsql-proxy.yaml.j2",
         include_str!("../../templates/cloudsql-proxy.yaml.j2"),
+    ),
+    (
+        "mysql-grants.yaml.j2",
+        include_str!("../../templates/mysql-grants.yaml.j2"),
+    ),
+    (
+        "mysql-grants.sh.j2",
+        include_str!("../../templates/mysql-grants.sh.j2"),
     ),
     (
         "influxdb.yaml.j2",
@@ -257,6 +267,7 @@ pub fn render(config: &Config, templates: &Templates) -> Result<Vec<Rendered>, R
         "global": labels("velodrome", None),
         "mysql": labels("mysql", None),
         "cloudsql_proxy": labels("cloudsql-proxy", None),
+        "mysql_grants": labels("mysql-grants", None),
     });
     global["selectors"] = json!({
         "mysql": selector("mysql", None),
@@ -277,6 +288,7 @@ pub fn render(config: &Config, templates: &Templates) -> Result<Vec<Rendered>, R
         MysqlMode::Cloudsql { .. } => push("cloudsql-proxy.yaml.j2", None, &global)?,
         MysqlMode::External => {}
     }
+    out.push(render_grants(config, templates, &mut global)?);
     // Projects are independent: render them on every core, then keep config order.
     let per_project = crate::parallel_map(&config.projects, |p| {
         render_project(config, p, &base, templates)
@@ -285,6 +297,37 @@ pub fn render(config: &Config, templates: &Templates) -> Result<Vec<Rendered>, R
         out.extend(rendered?);
     }
     Ok(out)
+}
+
+/// The mysql-grants ConfigMap and Job. The Job is named after a hash of the whole
+/// rendered stream: a Job's pod template is immutable, so any change (SQL, script, host,
+/// Secret names, image) must be a new Job, and an unchanged render the same one.
+fn render_grants(
+    config: &Config,
+    templates: &Templates,
+    ctx: &mut Value,
+) -> Result<Rendered, RenderError> {
+    let tables = mirror::readable_tables(mirror::REVIEWS_MIRRORED);
+    ctx["grants"] = json!({
+        "user_variable": mirror::USER_VARIABLE,
+        "password_variable": mirror::PASSWORD_VARIABLE,
+        "tables": tables,
+    });
+    let script = templates.render("mysql-grants.sh.j2", ctx)?;
+    ctx["files"] = json!({"grants": {
+        "grants.sql": mirror::grant_sql(&config.mysql.database, &tables),
+        "grants.sh": script,
+    }});
+    ctx["names"] = json!({"grants_job": "mysql-grants"});
+    let draft = templates.render("mysql-grants.yaml.j2", ctx)?;
+    let digest = Sha256::digest(draft.as_bytes());
+    let hash: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    ctx["names"] = json!({"grants_job": format!("mysql-grants-{hash}")});
+    Ok(Rendered {
+        template: "mysql-grants.yaml.j2",
+        project: None,
+        text: templates.render("mysql-grants.yaml.j2", ctx)?,
+    })
 }
 
 /// The objects of one project, in a fixed order.
@@ -451,6 +494,11 @@ fn project_context(
         secret_env("MYSQL_PASSWORD", &config.mysql.secret, "password"),
         {"name": "VELODROME_MYSQL_URL", "value": format!("mysql://$(MYSQL_USER):$(MYSQL_PASSWORD)@{}:{}/{}", config.mysql.host, config.mysql.port, config.mysql.database)},
     ]);
+    // Grafana expands `$NAME` in provisioning files, so a literal `$` is written `$$`.
+    ctx["mysql_datasource"] = json!({
+        "url": format!("{}:{}", config.mysql.host, config.mysql.port).replace('$', "$$"),
+        "database": config.mysql.database,
+    });
     ctx["influx_env"] = json!([secret_env(
         "VELODROME_INFLUX_PASSWORD",
         &format!("influxdb-{p}"),
@@ -499,6 +547,19 @@ fn project_context(
         dashboard_keys.push(key.clone());
         grafana.insert(key, json!(body));
     }
+    let people = dashboards::people::dashboard(
+        project,
+        &config.bots,
+        &config.github.url,
+        mirror::REVIEWS_MIRRORED,
+    );
+    let mut people = serde_json::to_string_pretty(&people).map_err(|e| RenderError::Serialize {
+        what: "people.json",
+        message: e.to_string(),
+    })?;
+    people.push('\n');
+    dashboard_keys.push("people.json".to_owned());
+    grafana.insert("people.json".into(), json!(people));
     files.insert("grafana".into(), Value::Object(grafana));
     ctx["files"] = Value::Object(files);
     ctx["dashboard_keys"] = json!(dashboard_keys);

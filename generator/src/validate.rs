@@ -464,6 +464,22 @@ impl Checker<'_> {
         let secret = str_at(value, "secret")
             .unwrap_or("velodrome-mysql")
             .to_owned();
+        let grafana_secret = str_at(value, "grafana-secret")
+            .unwrap_or("velodrome-mysql-grafana")
+            .to_owned();
+        // In-cluster, the grants Job is root (the Secret's `root-password`); elsewhere root
+        // is not ours, so an account allowed to grant comes from its own Secret.
+        let admin_secret = (mode_name != "in-cluster").then(|| {
+            str_at(value, "admin-secret")
+                .unwrap_or("velodrome-mysql-admin")
+                .to_owned()
+        });
+        if mode_name == "in-cluster" && get(value, "admin-secret").is_some() {
+            self.error_key(
+                "/mysql/admin-secret",
+                "\"admin-secret\" is only used with `mode: cloudsql` or `mode: external`; in-cluster the grants Job uses root and the `root-password` of `secret`",
+            );
+        }
         let port = value
             .get("port")
             .and_then(Value::as_u64)
@@ -519,6 +535,8 @@ impl Checker<'_> {
             mode,
             database,
             secret,
+            grafana_secret,
+            admin_secret,
             host,
             port,
         })

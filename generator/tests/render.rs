@@ -62,7 +62,7 @@ fn every_object_is_labelled_and_project_objects_name_their_project() {
             );
             let global = matches!(
                 label(doc, "app"),
-                Some("velodrome" | "mysql" | "cloudsql-proxy")
+                Some("velodrome" | "mysql" | "cloudsql-proxy" | "mysql-grants")
             );
             assert_eq!(
                 label(doc, "project").is_some(),
@@ -140,7 +140,7 @@ fn no_secret_value_is_rendered_only_references() {
                 for c in containers {
                     for env in c.get("env").and_then(Value::as_array).into_iter().flatten() {
                         let name = env["name"].as_str().unwrap_or_default();
-                        let sensitive = ["PASSWORD", "TOKEN", "SECRET"]
+                        let sensitive = ["PASSWORD", "PWD", "TOKEN", "SECRET"]
                             .iter()
                             .any(|w| name.contains(w));
                         if sensitive {

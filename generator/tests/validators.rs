@@ -237,6 +237,8 @@ fn grafana_provisioning_schema_rejects_broken_files() {
         "'urll' was unexpected",
         "at /datasources/0/secureJsonData/password: value does not match",
         "key dashboards.yaml: Grafana provisioning schema: at /providers/0/options: \"path\" is a required property",
+        "at /datasources/1/url: \"http://mysql:3306\" does not match",
+        "at /datasources/1/jsonData: \"database\" is a required property",
     ] {
         assert!(errors.contains(needle), "missing {needle:?} in:\n{errors}");
     }

@@ -7,6 +7,7 @@
 //! module holds what they share: panels, targets and the grid that places them.
 
 mod home;
+pub(crate) mod people;
 mod tokens;
 mod velocity;
 

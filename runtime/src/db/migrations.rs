@@ -39,6 +39,33 @@ macro_rules! alter_unless_column {
     };
 }
 
+/// Statements that add index `$index` on `$columns` to `$table` unless it has one of that
+/// name: MySQL 8 has no `ADD INDEX IF NOT EXISTS`, and a crash between the ALTER and the
+/// migration's record must not make the next start fail.
+macro_rules! add_key_unless_present {
+    ($table:literal, $index:literal, $columns:literal) => {
+        [
+            concat!(
+                "SET @velodrome_ddl = IF((SELECT COUNT(*) FROM information_schema.statistics \
+                 WHERE table_schema = DATABASE() AND table_name = '",
+                $table,
+                "' AND index_name = '",
+                $index,
+                "') = 0, 'ALTER TABLE ",
+                $table,
+                " ADD KEY ",
+                $index,
+                " ",
+                $columns,
+                "', 'DO 0')"
+            ),
+            "PREPARE velodrome_ddl FROM @velodrome_ddl",
+            "EXECUTE velodrome_ddl",
+            "DEALLOCATE PREPARE velodrome_ddl",
+        ]
+    };
+}
+
 const ISSUES_NODE_ID: [&str; 4] = alter_unless_column!(
     "issues",
     "node_id",
@@ -94,6 +121,42 @@ const V2: [&str; 14] = [
         after_cursor VARCHAR(255) NULL,
         PRIMARY KEY (repository, issue_id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+];
+
+/// Mergers and first merges read one event type over a time range (or all time):
+/// without `event` in the key, that is every event of the repository.
+const EVENTS_BY_TYPE: [&str; 4] = add_key_unless_present!(
+    "issue_events",
+    "events_repo_event_created",
+    "(repository, event, event_created_at)"
+);
+/// Pull requests (or issues) opened in a time range.
+const ISSUES_BY_KIND: [&str; 4] = add_key_unless_present!(
+    "issues",
+    "issues_repo_pr_created",
+    "(repository, is_pr, issue_created_at)"
+);
+/// The oldest open pull requests (or issues): only the open ones are read, oldest first.
+const ISSUES_BY_STATE: [&str; 4] = add_key_unless_present!(
+    "issues",
+    "issues_repo_state_pr_created",
+    "(repository, state, is_pr, issue_created_at)"
+);
+
+/// Migration 3 in order. (Version 2 is the fetcher's reviews migration.)
+const V3: [&str; 12] = [
+    EVENTS_BY_TYPE[0],
+    EVENTS_BY_TYPE[1],
+    EVENTS_BY_TYPE[2],
+    EVENTS_BY_TYPE[3],
+    ISSUES_BY_KIND[0],
+    ISSUES_BY_KIND[1],
+    ISSUES_BY_KIND[2],
+    ISSUES_BY_KIND[3],
+    ISSUES_BY_STATE[0],
+    ISSUES_BY_STATE[1],
+    ISSUES_BY_STATE[2],
+    ISSUES_BY_STATE[3],
 ];
 
 /// Every migration, oldest first.
@@ -194,5 +257,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "node ids of issues and events, pull-request reviews, GraphQL timeline cursors",
         statements: &V2,
+    },
+    Migration {
+        version: 3,
+        name: "indexes for the people and backlog dashboard",
+        statements: &V3,
     },
 ];
