@@ -542,24 +542,21 @@ fn project_context(
         .token_counter
         .as_ref()
         .is_some_and(|t| t.project == project.name);
+    let inputs = dashboards::Inputs {
+        with_tokens,
+        bots: &config.bots,
+        github_url: &config.github.url,
+        reviews_mirrored: mirror::REVIEWS_MIRRORED,
+        intervals: dashboards::freshness::Intervals::parse(
+            &config.fetch_interval,
+            &config.transform_interval,
+        ),
+    };
     let mut dashboard_keys = Vec::new();
-    for (key, body) in dashboards::dashboards(project, with_tokens) {
+    for (key, body) in dashboards::dashboards(project, &inputs) {
         dashboard_keys.push(key.clone());
         grafana.insert(key, json!(body));
     }
-    let people = dashboards::people::dashboard(
-        project,
-        &config.bots,
-        &config.github.url,
-        mirror::REVIEWS_MIRRORED,
-    );
-    let mut people = serde_json::to_string_pretty(&people).map_err(|e| RenderError::Serialize {
-        what: "people.json",
-        message: e.to_string(),
-    })?;
-    people.push('\n');
-    dashboard_keys.push("people.json".to_owned());
-    grafana.insert("people.json".into(), json!(people));
     files.insert("grafana".into(), Value::Object(grafana));
     ctx["files"] = Value::Object(files);
     ctx["dashboard_keys"] = json!(dashboard_keys);

@@ -218,7 +218,7 @@ fn grafana_schema_rejects_a_misspelt_dashboard_key() {
     }
     let errors = errors_of(&tools, "broken-dashboard.yaml");
     assert!(
-        errors.contains("'\"titel\"' does not exist in type 'Dashboard'"),
+        errors.contains("'\"titel\"' does not exist in type 'InfluxDashboard'"),
         "{errors}"
     );
     assert!(

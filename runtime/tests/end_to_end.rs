@@ -339,6 +339,8 @@ async fn github_to_mysql_to_influxdb_end_to_end() {
             &db,
             "--github-url",
             &github.url,
+            "--influx-url",
+            &influx.url,
         ])
         .arg("--token-file")
         .arg(&token_file);

@@ -3,15 +3,19 @@
 //! own Grafana), so links and the home dashboard path never change between renders.
 //!
 //! One module per dashboard: [`home`] charts every metric, [`velocity`] answers "how long
-//! does it take" for pull requests and for issues, [`tokens`] shows the token counter. This
-//! module holds what they share: panels, targets and the grid that places them.
+//! does it take" for pull requests and for issues, [`tokens`] shows the token counter,
+//! [`people`] lists people and old work from MySQL; [`freshness`] adds the row every one of
+//! them ends with. This module holds what they share: panels, targets and the grid that
+//! places them.
 
+pub mod freshness;
 mod home;
 pub(crate) mod people;
 mod tokens;
 mod velocity;
 
 use serde_json::{Value, json};
+use velodrome_model::bots::Bots;
 
 use crate::model::Project;
 
@@ -20,20 +24,46 @@ const GITHUB_DS: &str = "velodrome-github";
 /// Datasource of the token counter.
 const MONITORING_DS: &str = "velodrome-monitoring";
 
-/// The dashboards of one project as (ConfigMap key, pretty JSON), home first.
-pub fn dashboards(project: &Project, with_tokens: bool) -> Vec<(String, String)> {
+/// What the dashboards of a project depend on besides its metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// Whether the project's InfluxDB receives the token counter's points.
+    pub with_tokens: bool,
+    /// Who is a bot (the people dashboard leaves them out).
+    pub bots: &'a Bots,
+    /// The GitHub API URL (the people dashboard links to items).
+    pub github_url: &'a str,
+    /// Whether Grafana may read the `reviews` table.
+    pub reviews_mirrored: bool,
+    /// The loop intervals behind the freshness thresholds.
+    pub intervals: freshness::Intervals,
+}
+
+/// The dashboards of one project as (ConfigMap key, pretty JSON), home first, each ending
+/// with the freshness row.
+pub fn dashboards(project: &Project, inputs: &Inputs) -> Vec<(String, String)> {
     let metrics = project.distinct_metrics();
-    let mut out = vec![(
-        "home.json".to_owned(),
-        pretty(&home::home(project, &metrics)),
-    )];
-    for (key, dashboard) in velocity::dashboards(project, &metrics) {
-        out.push((key, pretty(&dashboard)));
+    let mut boards = vec![("home.json".to_owned(), home::home(project, &metrics))];
+    boards.extend(velocity::dashboards(project, &metrics));
+    if inputs.with_tokens {
+        boards.push(("github-tokens.json".to_owned(), tokens::tokens()));
     }
-    if with_tokens {
-        out.push(("github-tokens.json".to_owned(), pretty(&tokens::tokens())));
-    }
-    out
+    boards.push((
+        "people.json".to_owned(),
+        people::dashboard(
+            project,
+            inputs.bots,
+            inputs.github_url,
+            inputs.reviews_mirrored,
+        ),
+    ));
+    boards
+        .into_iter()
+        .map(|(key, mut board)| {
+            freshness::add(&mut board, inputs.intervals);
+            (key, pretty(&board))
+        })
+        .collect()
 }
 
 fn pretty(value: &Value) -> String {

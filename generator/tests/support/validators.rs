@@ -727,8 +727,15 @@ fn run_tsc(gs: &Path, dir: &Path, items: &[Item]) -> Vec<String> {
     let mut files = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let name = format!("dashboard_{i}.ts");
+        // Grafana types a datasource's query fields by extending DataQuery (the InfluxDB
+        // plugin adds `query` and `rawQuery`); panels' targets accept them as they are,
+        // annotations' targets only through such an extension, declared here.
         let ts = format!(
-            "import type {{ Dashboard }} from \"@grafana/schema\";\nexport const dashboard = {} satisfies Dashboard;\n",
+            "import type {{ AnnotationQuery, Dashboard, DataQuery }} from \"@grafana/schema\"; \
+             interface InfluxQuery extends DataQuery {{ query?: string; rawQuery?: boolean }} \
+             type InfluxDashboard = Omit<Dashboard, \"annotations\"> & \
+             {{ annotations?: {{ list?: AnnotationQuery<InfluxQuery>[] }} }};\n\
+             export const dashboard = {} satisfies InfluxDashboard;\n",
             item.text.trim_end()
         );
         if let Err(e) = fs::write(dir.join(&name), ts) {

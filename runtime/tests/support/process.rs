@@ -238,3 +238,10 @@ pub fn loopback_addr(line: &str) -> Option<String> {
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     (!digits.is_empty()).then(|| format!("127.0.0.1:{digits}"))
 }
+
+/// Seconds since the epoch now (for time ranges of queries, never for waiting).
+pub fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
