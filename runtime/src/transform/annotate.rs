@@ -6,43 +6,18 @@
 //! an item by someone who is neither its author nor a bot; it happens at most once per item. The
 //! unmerged-close mark comes from the reader instead (it needs the same second's events).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use velodrome_model::bots::Bots;
 
 use super::engine::{Item, Kind};
-use super::issues::IssueTable;
-
-/// FNV-1a over a login's bytes: logins are short and come from our own database, so a
-/// flooding-resistant hash (SipHash) only costs time on every item.
-#[derive(Debug, Clone, Copy)]
-struct LoginHasher(u64);
-
-impl Default for LoginHasher {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for LoginHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
+use super::issues::{FnvMap, IssueTable};
 
 /// The annotation state of one repository's stream; kept between rounds like the engines.
 #[derive(Debug, Clone)]
 pub struct Annotator {
     bots: Bots,
     /// Bot verdicts by login: a handful of regexes once per person, not once per item.
-    verdicts: HashMap<String, bool, BuildHasherDefault<LoginHasher>>,
+    verdicts: FnvMap<String, bool>,
     /// Items that have had their first response; `None` when no metric asks.
     responded: Option<IssueTable<()>>,
 }
@@ -52,7 +27,7 @@ impl Annotator {
     pub fn new(bots: &Bots, responses: bool) -> Self {
         Self {
             bots: bots.clone(),
-            verdicts: HashMap::default(),
+            verdicts: FnvMap::default(),
             responded: responses.then(IssueTable::default),
         }
     }

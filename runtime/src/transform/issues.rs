@@ -35,6 +35,32 @@ impl Hasher for IssueHasher {
     }
 }
 
+/// FNV-1a, for short keys from our own database (logins, label values): a
+/// flooding-resistant hash (SipHash) only costs time on every item.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FnvHasher(u64);
+
+impl Default for FnvHasher {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// A hash map over such keys.
+pub(crate) type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<FnvHasher>>;
+
 /// Values by issue number.
 #[derive(Debug, Clone)]
 pub(crate) struct IssueTable<V> {

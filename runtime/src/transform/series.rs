@@ -12,12 +12,10 @@
 //! Attention is the last comment, review, or event by someone who is neither the item's
 //! author nor a bot; an item nobody else has touched counts from its creation.
 
-use std::collections::HashMap;
-
 use velodrome_model::metric::{CountSpec, Family};
 
 use super::engine::{Item, Kind};
-use super::issues::IssueTable;
+use super::issues::{FnvMap, IssueTable};
 use super::labels::{FamilyLabels, SliceKey};
 use super::state::{FOREVER_MINUTES, FOREVER_NS, StateTracker, StateValues};
 
@@ -121,7 +119,9 @@ pub struct SeriesState {
     inactive: Option<i64>,
     members: IssueTable<Member>,
     attention: IssueTable<i64>,
-    groups: HashMap<SliceKey, Group>,
+    groups: FnvMap<SliceKey, Group>,
+    /// Series the item being received touched (kept to reuse its allocation).
+    touched: Vec<SliceKey>,
 }
 
 impl SeriesState {
@@ -136,7 +136,8 @@ impl SeriesState {
             inactive: spec.inactive(),
             members: IssueTable::default(),
             attention: IssueTable::default(),
-            groups: HashMap::new(),
+            groups: FnvMap::default(),
+            touched: Vec::new(),
         })
     }
 
@@ -177,6 +178,9 @@ impl SeriesState {
         for key in member.keys {
             if let Some(group) = self.groups.get_mut(&key) {
                 group.take(member.start, attention);
+                if group.is_empty() {
+                    self.groups.remove(&key);
+                }
             }
             touched.push(key);
         }
@@ -193,7 +197,8 @@ impl SeriesState {
     ) {
         let issue = item.issue;
         let time = item.key.time;
-        let mut touched: Vec<SliceKey> = Vec::new();
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.clear();
         // Attention: the creation, then every action of another person.
         let attention = if item.key.kind == Kind::Opened {
             self.attention.get(issue).is_none().then_some(time)
@@ -241,11 +246,11 @@ impl SeriesState {
         }
         touched.sort();
         touched.dedup();
-        for key in touched {
+        for key in touched.drain(..) {
             let values = self.values(&key, time);
             out.push((key, values));
         }
-        self.groups.retain(|_, g| !g.is_empty());
+        self.touched = touched;
     }
 
     /// The values of one series at `time`.
