@@ -5,14 +5,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use mysql_async::Pool;
 use mysql_async::prelude::Queryable;
 use velodrome_model::metric::{EventMatcher, MetricSpec};
-use velodrome_model::plan::MetricEntry;
 
-use support::history::{REPO, fixture, generate_over, load, ok, transform, write_metrics};
+use support::history::{REPO, fixture, generate_over, load, ok, transform};
+use support::influx::InfluxServer;
 
 /// Seconds in a week: InfluxDB's `GROUP BY time(1w)` buckets start on multiples of it.
 const WEEK: i64 = 604_800;
@@ -20,30 +19,6 @@ const WEEK: i64 = 604_800;
 /// Seconds since the epoch of a DATETIME column, whatever the session time zone.
 fn unix(column: &str) -> String {
     format!("TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {column})")
-}
-
-/// The Kubernetes metric set of the bundled config, as velogen reads it.
-fn bundled_metrics() -> Vec<(String, String, Vec<String>, MetricSpec)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.yaml");
-    let valid = velogen::load(&path).unwrap_or_else(|d| panic!("config.yaml: {d:?}"));
-    let project = valid
-        .config
-        .projects
-        .iter()
-        .find(|p| p.name.as_str() == "kubernetes")
-        .expect("the kubernetes project");
-    project.repositories[0]
-        .metrics
-        .iter()
-        .map(|m| {
-            (
-                m.name.clone(),
-                m.plugin.clone(),
-                m.args.clone(),
-                m.spec.clone(),
-            )
-        })
-        .collect()
 }
 
 /// SQL for the rows an event description matches, on table alias `e` of `issue_events`.
@@ -136,28 +111,15 @@ fn weekly(durations: &[(i64, i64)]) -> BTreeMap<i64, (i64, i64)> {
 }
 
 /// Week start -> (count, sum) of a measurement's `seconds`, from influxd.
-async fn weekly_from_influx(url: &str, measurement: &str) -> BTreeMap<i64, (i64, i64)> {
+async fn weekly_from_influx(influx: &InfluxServer, measurement: &str) -> BTreeMap<i64, (i64, i64)> {
     let query = format!(
         "SELECT count(\"seconds\"), sum(\"seconds\") FROM \"{measurement}\" \
          WHERE time >= 0s AND time < 4000000000s GROUP BY time(1w) fill(none)"
     );
-    let text = reqwest::Client::new()
-        .get(format!("{url}/query"))
-        .query(&[("db", "github"), ("q", query.as_str()), ("epoch", "s")])
-        .send()
-        .await
-        .expect("query influxd")
-        .text()
-        .await
-        .expect("influx answer");
-    let body: serde_json::Value = serde_json::from_str(&text).expect("influx JSON");
-    assert!(body["results"][0]["error"].is_null(), "{query}: {body}");
+    let result = influx.query("github", &query, "s").await;
+    assert!(result["error"].is_null(), "{query}: {result}");
     let mut weeks = BTreeMap::new();
-    for series in body["results"][0]["series"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for series in result["series"].as_array().into_iter().flatten() {
         for row in series["values"].as_array().into_iter().flatten() {
             let week = row[0].as_i64().expect("time");
             let count = row[1].as_i64().expect("count");
@@ -179,30 +141,23 @@ async fn bundled_durations_equal_sql_week_by_week() {
     // Opened over most of a year, events over months: many weeks to compare.
     let data = generate_over(2_026, 2_000, 24_000, 600);
     load(&fx.pool, &data).await;
-    let metrics = bundled_metrics();
-    let file: BTreeMap<String, MetricEntry> = metrics
-        .iter()
-        .map(|(name, plugin, args, _)| {
-            (
-                name.clone(),
-                MetricEntry {
-                    plugin: plugin.clone(),
-                    args: args.clone(),
-                },
-            )
+    let path = support::bundled::kubernetes_metrics_file(fx.dir.path());
+    let metrics: Vec<(String, MetricSpec)> = support::bundled::kubernetes_metrics()
+        .into_iter()
+        .map(|(name, m)| {
+            let spec = MetricSpec::parse(&m.plugin, &m.args).expect("the bundled metrics parse");
+            (name, spec)
         })
         .collect();
-    let yaml = serde_saphyr::to_string(&file).expect("metrics YAML");
-    let path = write_metrics(fx.dir.path(), "bundled.yaml", &yaml);
     ok(&transform(&fx, Some((&influx, "github")), &path, &[]));
 
     let mut checked = Vec::new();
-    for (name, _, _, spec) in &metrics {
+    for (name, spec) in &metrics {
         if spec.duration().is_none() {
             continue;
         }
         let by_sql = weekly(&durations_by_sql(&fx.pool, spec).await);
-        let by_influx = weekly_from_influx(&influx.url, name).await;
+        let by_influx = weekly_from_influx(&influx, name).await;
         let points: i64 = by_sql.values().map(|(n, _)| n).sum();
         assert!(points > 20, "{name}: only {points} completions in the data");
         assert_eq!(by_influx, by_sql, "{name}: week -> (count, sum of seconds)");

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -17,7 +16,7 @@ use support::fake_github::{
     generate,
 };
 use support::fake_tokens::{Account, FakeTokens, Limit};
-use velodrome_model::plan::MetricEntry;
+use support::influx::InfluxServer;
 
 const TOKEN: &str = "ghp_E2Etoken0123456789secretVALUE";
 const REPO: &str = "velo/e2e";
@@ -177,34 +176,6 @@ fn add_velocity_story(repo: &mut FakeRepo) {
     }
 }
 
-/// The Kubernetes metric set of the bundled config.yaml, as a `--metrics-file`.
-fn bundled_metrics_file(dir: &Path) -> std::path::PathBuf {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.yaml");
-    let valid = velogen::load(&config).unwrap_or_else(|d| panic!("config.yaml: {d:?}"));
-    let project = valid
-        .config
-        .projects
-        .iter()
-        .find(|p| p.name.as_str() == "kubernetes")
-        .expect("the kubernetes project");
-    let metrics: BTreeMap<String, MetricEntry> = project.repositories[0]
-        .metrics
-        .iter()
-        .map(|m| {
-            (
-                m.name.clone(),
-                MetricEntry {
-                    plugin: m.plugin.clone(),
-                    args: m.args.clone(),
-                },
-            )
-        })
-        .collect();
-    let path = dir.join("bundled-metrics.yaml");
-    std::fs::write(&path, serde_saphyr::to_string(&metrics).expect("YAML")).expect("write");
-    path
-}
-
 /// Every InfluxDB query of every dashboard of the bundled config's render, as
 /// (dashboard and panel, database, query text), template variables and query text as
 /// Grafana sends it.
@@ -262,7 +233,7 @@ fn dashboard_queries() -> Vec<(String, String, String)> {
 /// Runs an InfluxQL query as Grafana would with `All` repositories picked and a time range
 /// from `from` to `to` (seconds); returns how many series came back, or the error.
 async fn series(
-    url: &str,
+    influx: &InfluxServer,
     database: &str,
     query: &str,
     from: i64,
@@ -272,17 +243,7 @@ async fn series(
         .replace("$repository", &format!("({})", REPO.replace('/', "\\/")))
         .replace("$timeFilter", &format!("time >= {from}s and time <= {to}s"))
         .replace("$__interval", "1h");
-    let text = reqwest::Client::new()
-        .get(format!("{url}/query"))
-        .query(&[("db", database), ("q", query.as_str()), ("epoch", "s")])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
-    let body: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
-    let result = &body["results"][0];
+    let result = influx.query(database, &query, "s").await;
     if let Some(error) = result["error"].as_str() {
         return Err(format!("{query}: {error}"));
     }
@@ -377,7 +338,7 @@ async fn github_to_mysql_to_influxdb_end_to_end() {
     );
 
     // 2. MySQL -> InfluxDB with every metric of the bundled Kubernetes set.
-    let metrics = bundled_metrics_file(dir.path());
+    let metrics = support::bundled::kubernetes_metrics_file(dir.path());
     let mut transform = velodrome("transform");
     transform
         .args([
@@ -510,7 +471,7 @@ async fn github_to_mysql_to_influxdb_end_to_end() {
         } else {
             (first - 86_400, last + 14 * 86_400)
         };
-        match series(&influx.url, database, query, from, to).await {
+        match series(&influx, database, query, from, to).await {
             Ok(0) => empty.push(format!("{place}: no series for {query}")),
             Ok(_) => {}
             Err(err) => empty.push(format!("{place}: {err}")),

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use support::fake_github::{FakeGithub, Sizes, generate};
+use support::influx::InfluxServer;
 use support::process::Watched;
 
 const TOKEN: &str = "ghp_FreshnessTokenABCDEF0123456789";
@@ -63,23 +64,14 @@ fn rendered_queries(dir: &Path) -> (String, String) {
 
 /// Runs a dashboard query on the monitoring database with Grafana's variables filled in;
 /// returns its rows as (time, values).
-async fn rows(url: &str, query: &str, from: i64, to: i64) -> Vec<Vec<Value>> {
+async fn rows(influx: &InfluxServer, query: &str, from: i64, to: i64) -> Vec<Vec<Value>> {
     let query = query
         .replace("$repository", &format!("({})", REPO.replace('/', "\\/")))
         .replace("$timeFilter", &format!("time >= {from}s and time <= {to}s"))
         .replace("$__interval", "1s");
-    let text = reqwest::Client::new()
-        .get(format!("{url}/query"))
-        .query(&[("db", "monitoring"), ("q", query.as_str()), ("epoch", "s")])
-        .send()
-        .await
-        .expect("query influxd")
-        .text()
-        .await
-        .expect("answer");
-    let body: Value = serde_json::from_str(&text).expect("JSON");
-    assert!(body["results"][0]["error"].is_null(), "{query}: {body}");
-    body["results"][0]["series"]
+    let result = influx.query("monitoring", &query, "s").await;
+    assert!(result["error"].is_null(), "{query}: {result}");
+    result["series"]
         .as_array()
         .into_iter()
         .flatten()
@@ -167,14 +159,14 @@ async fn an_outage_shows_as_a_growing_age() {
     // The dashboards see it: the panel's query returns the growing age, and the annotation
     // marks the rounds past three intervals.
     let (panel, annotation) = rendered_queries(dir.path());
-    let series = rows(&influx.url, &panel, started - 5, ended + 5).await;
+    let series = rows(&influx, &panel, started - 5, ended + 5).await;
     let max_age = series
         .iter()
         .filter_map(|row| row.get(1).and_then(Value::as_i64))
         .max()
         .unwrap_or(0);
     assert_eq!(max_age, *ages.last().unwrap_or(&0), "{series:?}");
-    let stale = rows(&influx.url, &annotation, started - 5, ended + 5).await;
+    let stale = rows(&influx, &annotation, started - 5, ended + 5).await;
     assert!(!stale.is_empty(), "the annotation finds the stale rounds");
     assert!(
         stale.iter().all(|row| row

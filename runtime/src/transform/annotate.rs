@@ -6,7 +6,6 @@
 //! an item by someone who is neither its author nor a bot; it happens at most once per item. The
 //! unmerged-close mark comes from the reader instead (it needs the same second's events).
 
-
 use velodrome_model::bots::Bots;
 
 use super::engine::{Item, Kind};

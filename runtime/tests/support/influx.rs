@@ -117,29 +117,33 @@ impl InfluxServer {
             .unwrap_or_else(|err| panic!("{statement}: {err}"));
     }
 
+    /// The result of one InfluxQL read on `database`, times in `epoch` units (`s`, `ns`):
+    /// the object holding `series`, or `error` when influxd refused the query.
+    pub async fn query(&self, database: &str, query: &str, epoch: &str) -> serde_json::Value {
+        let text = reqwest::Client::new()
+            .get(format!("{}/query", self.url))
+            .query(&[("db", database), ("q", query), ("epoch", epoch)])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("query influxd: {e}; its log:\n{}", self.log()))
+            .text()
+            .await
+            .expect("influx answer");
+        let mut body: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{query}: {e}: {text}"));
+        body["results"][0].take()
+    }
+
     /// Every point of `measurement` in `database` as (time in ns, sorted "field=value"
     /// strings including the repository tag), in time order.
     pub async fn points(&self, database: &str, measurement: &str) -> Vec<(i64, Vec<String>)> {
-        let url = format!("{}/query", self.url);
         let q = format!(
             "SELECT * FROM \"{}\" GROUP BY * ORDER BY time",
             measurement.replace('"', "\\\"")
         );
-        let text = reqwest::Client::new()
-            .get(url)
-            .query(&[("db", database), ("q", q.as_str()), ("epoch", "ns")])
-            .send()
-            .await
-            .expect("query influxd")
-            .text()
-            .await
-            .expect("influx answer");
-        let body: serde_json::Value = serde_json::from_str(&text).expect("influx JSON");
+        let body = self.query(database, &q, "ns").await;
         let mut out = Vec::new();
-        let series = body["results"][0]["series"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let series = body["series"].as_array().cloned().unwrap_or_default();
         for s in series {
             let tags = s["tags"].as_object().cloned().unwrap_or_default();
             let columns: Vec<String> = s["columns"]

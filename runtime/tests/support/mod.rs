@@ -4,6 +4,7 @@
 //! (set by .ci/run), which turns it into a failure.
 #![allow(dead_code)]
 
+pub mod bundled;
 pub mod fake_github;
 pub mod fake_tokens;
 pub mod history;
