@@ -4,11 +4,15 @@
 //! Each repository runs in its own task, so a slow or failing repository never holds up the
 //! others; they share one token pool and one MySQL pool. See [`sync`] for what a round does;
 //! each source has its own module (`lists`, `feed`, `timelines`) over one page writer
-//! (`writer`).
+//! (`writer`), and the reconciliation sweep (`reconcile`, `reread`) repairs what the
+//! sources cannot see: deletions and transfers.
 
+mod boundary;
 mod feed;
 pub mod health;
 mod lists;
+mod reconcile;
+mod reread;
 pub mod sync;
 mod timelines;
 mod writer;
@@ -105,13 +109,16 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
     let interval = args.schedule.interval;
     let mut tasks = tokio::task::JoinSet::new();
     for repo in repos {
-        let syncer = sync::RepoSync::new(
+        let mut syncer = sync::RepoSync::new(
             repo.as_str(),
             repo.key(),
             client.clone(),
             db.clone(),
             shutdown.clone(),
         );
+        if let Some(every) = args.reconcile_every.0 {
+            syncer = syncer.reconciling_every(every);
+        }
         let health = health.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
@@ -134,6 +141,10 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
                         events = stats.events,
                         reviews = stats.reviews,
                         backfilled_issues = stats.backfilled_issues,
+                        swept = stats.swept,
+                        reread = stats.reread,
+                        removed = stats.removed,
+                        unhidden = stats.unhidden,
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "round done"
                     ),
