@@ -248,8 +248,8 @@ pub struct State {
     pub deleted: std::collections::BTreeSet<(String, i64)>,
     /// Issues transferred: a read answers 301 to their new place (repository, number).
     pub moved: HashMap<(String, i64), (String, i64)>,
-    /// Data requests served per path prefix of `Faults::delete_after`.
-    matched: usize,
+    /// Data requests served so far whose path starts with `Faults::delete_after`'s prefix.
+    pub matched: usize,
     graphql_queries: usize,
     nodes: Option<Arc<HashMap<String, (String, i64)>>>,
     data_requests: usize,
@@ -572,14 +572,15 @@ impl State {
             c.issue = new;
             target.comments.insert(c.id, c);
         }
-        let mut event_id = target.events.keys().max().copied().unwrap_or(0) + 1_000;
+        // Below the target's own ids: the moved events are old news in its feed.
+        let mut event_id = target.events.keys().min().copied().unwrap_or(0) / 2;
         for mut e in events {
             event_id += 1;
             e.id = event_id;
             e.issue = new;
             target.events.insert(e.id, e);
         }
-        event_id += 1;
+        let event_id = target.events.keys().max().copied().unwrap_or(0) + 1_000;
         target.events.insert(
             event_id,
             FakeEvent {
