@@ -893,3 +893,88 @@ async fn a_removal_and_an_arrival_on_one_day_are_followed_through_the_log() {
         "{log}"
     );
 }
+
+/// Where GitHub's two APIs disagree for good (here: a timeline counts an event REST never
+/// lists), the sweep reads the issue whole once, and not again while neither side moves:
+/// an unchanged repository stays free of REST requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lasting_disagreement_between_githubs_apis_is_read_once() {
+    let Some(db) = fresh_database("sweep_apis").await else {
+        return;
+    };
+    let fake = FakeGithub::start(TOKEN).await;
+    let repo = "velo/apis";
+    let data = generate(
+        35,
+        Sizes {
+            issues: 120,
+            comments: 300,
+            reviews: 10,
+            events: 400,
+        },
+    );
+    let hidden = data
+        .events
+        .values()
+        .find(|e| e.event == "labeled" && !comments_of(&data, e.issue).is_empty())
+        .expect("an event")
+        .clone();
+    let comment = comments_of(&data, hidden.issue)[0];
+    fake.with(|s| {
+        s.repos.insert(repo.into(), data.clone());
+        s.rest_hides.insert(hidden.id);
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = fetch_once(&fake, &db, &[repo], dir.path(), &[]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.lines().any(|l| l.contains("issue read again")
+            && l.contains(&format!("issue={}", hidden.issue))
+            && l.contains("1 events missing")),
+        "{}",
+        run.stderr
+    );
+    for round in 0..2 {
+        fake.clear_log();
+        let run = fetch_once(
+            &fake,
+            &db,
+            &[repo],
+            dir.path(),
+            &[("VELODROME_RECONCILE_EVERY", "0")],
+        )
+        .await;
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        let log = fake.log();
+        assert!(!census(&log).is_empty(), "round {round}: a sweep ran");
+        assert!(
+            log.iter().all(|l| !per_issue(&l.path)),
+            "round {round}: {:?}",
+            log.iter().map(|l| &l.path).collect::<Vec<_>>()
+        );
+        assert!(run.stderr.contains("reread=0"), "{}", run.stderr);
+    }
+    // Once GitHub changes the issue (a comment deleted), it is judged afresh.
+    fake.with(|s| {
+        if let Some(r) = s.repos.get_mut(repo) {
+            r.delete_comment(comment);
+        }
+    });
+    fake.clear_log();
+    let run = fetch_once(
+        &fake,
+        &db,
+        &[repo],
+        dir.path(),
+        &[("VELODROME_RECONCILE_EVERY", "0")],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        fake.log().iter().any(|l| l
+            .path
+            .starts_with(&format!("/repos/{repo}/issues/{}", hidden.issue))),
+        "{}",
+        run.stderr
+    );
+}

@@ -119,7 +119,7 @@ const REVIEWS_USER_TYPE: [&str; 4] = alter_unless_column!(
 
 /// The reconciliation migration in order: the four guarded ALTERs (author types, NULL when
 /// unknown), then the removals log and the sweep's own state.
-const RECONCILE: [&str; 19] = [
+const RECONCILE: [&str; 20] = [
     ISSUES_USER_TYPE[0],
     ISSUES_USER_TYPE[1],
     ISSUES_USER_TYPE[2],
@@ -164,13 +164,25 @@ const RECONCILE: [&str; 19] = [
         PRIMARY KEY (repository)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
     // What the sweep in progress has seen: every issue GitHub listed (listed = true), every
-    // stored issue it did not list, and why an issue must be read again (NULL: it agrees).
+    // stored issue it did not list, why an issue must be read again (NULL: it agrees), and
+    // GitHub's counts of it (census: "updated|comments|events|reviews|review comments").
     "CREATE TABLE IF NOT EXISTS sync_sweep_items (
         repository VARCHAR(255) NOT NULL,
         issue_id BIGINT NOT NULL,
         is_pr BOOL NOT NULL,
         listed BOOL NOT NULL,
         reason VARCHAR(255) NULL,
+        census VARCHAR(96) NULL,
+        PRIMARY KEY (repository, issue_id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    // Issues a sweep read whole: GitHub's counts then and MySQL's after the replacement.
+    // Where GitHub's two APIs disagree on a count, the next sweep finds both unchanged and
+    // does not read the issue again.
+    "CREATE TABLE IF NOT EXISTS sync_reconciled (
+        repository VARCHAR(255) NOT NULL,
+        issue_id BIGINT NOT NULL,
+        census VARCHAR(96) NOT NULL,
+        stored VARCHAR(96) NOT NULL,
         PRIMARY KEY (repository, issue_id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
 ];

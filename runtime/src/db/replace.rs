@@ -246,6 +246,7 @@ pub async fn remove_issue<Q: Queryable>(
         "reviews",
         "sync_event_backfill",
         "sync_review_queue",
+        "sync_reconciled",
     ] {
         tx.exec_drop(
             format!("DELETE FROM {table} WHERE repository = ? AND issue_id = ?"),
@@ -297,6 +298,20 @@ pub struct Stored {
     pub events: u64,
     /// Submitted reviews.
     pub reviews: u64,
+}
+
+impl Stored {
+    /// Its counts in one string, to compare with the same counts later.
+    pub fn signature(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.updated_at.map_or(0, |t| t.0),
+            self.comments,
+            self.events,
+            self.reviews,
+            self.review_comments
+        )
+    }
 }
 
 /// The stored counts of the issues `numbers` (those in MySQL), counting only events

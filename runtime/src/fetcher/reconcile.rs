@@ -98,6 +98,23 @@ fn page_limit() -> usize {
         .clamp(1, census::PAGE)
 }
 
+/// GitHub's counts of a listed item in one string (see [`Stored::signature`]), or `None`
+/// when its review comments cannot be counted.
+fn census_signature(item: &Item, kind: Kind) -> Option<String> {
+    let review_comments = match kind {
+        Kind::PullRequests => item.review_comments()?,
+        Kind::Issues => 0,
+    };
+    Some(format!(
+        "{}|{}|{}|{}|{}",
+        item.updated_at.0,
+        item.comments.total_count,
+        item.timeline_items.total_count,
+        item.reviews.map_or(0, |c| c.total_count),
+        review_comments
+    ))
+}
+
 /// Why a listed item must be read again, or `None` when GitHub and MySQL agree on it.
 fn judge(
     item: &Item,
@@ -304,10 +321,22 @@ impl RepoSync {
             let numbers: Vec<i64> = items.iter().map(|i| i.number).collect();
             let mut conn = self.pool.get_conn().await?;
             let stored = replace::stored_counts(&mut conn, &self.key, &numbers, &names).await?;
+            let accepted = accepted(&mut conn, &self.key, &numbers).await?;
             drop(conn);
-            let verdicts: Vec<(i64, Option<String>)> = items
+            let verdicts: Vec<Verdict> = items
                 .iter()
-                .map(|i| (i.number, judge(i, kind, stored.get(&i.number), sweep.mark)))
+                .map(|i| {
+                    let census = census_signature(i, kind);
+                    let mut reason = judge(i, kind, stored.get(&i.number), sweep.mark);
+                    // Read whole last time, and neither side has moved since: GitHub's two
+                    // APIs disagree on it, and reading it again would change nothing.
+                    if let (Some(census), Some(stored)) = (&census, stored.get(&i.number))
+                        && accepted.get(&i.number) == Some(&(census.clone(), stored.signature()))
+                    {
+                        reason = None;
+                    }
+                    (i.number, reason, census)
+                })
                 .collect();
             stats.swept += verdicts.len() as u64;
             stats.disagreeing += verdicts.iter().filter(|v| v.1.is_some()).count() as u64;
@@ -356,14 +385,12 @@ impl RepoSync {
                 )
                 .await?;
             for (prs, listed) in [(false, false), (true, false)] {
-                let chosen: Vec<(i64, Option<String>)> = unlisted
+                let chosen: Vec<Verdict> = unlisted
                     .iter()
                     .filter(|(_, is_pr)| *is_pr == prs)
                     .map(|(n, _)| {
-                        (
-                            *n,
-                            Some("GitHub does not list it in this repository".to_owned()),
-                        )
+                        let why = "GitHub does not list it in this repository".to_owned();
+                        (*n, Some(why), None)
                     })
                     .collect();
                 put_items(&mut tx, key, prs, listed, &chosen).await?;
@@ -390,10 +417,10 @@ impl RepoSync {
     ) -> Result<(), SyncError> {
         loop {
             let mut conn = self.pool.get_conn().await?;
-            let marked: Vec<(i64, bool, bool, String)> = conn
+            let marked: Vec<(i64, bool, bool, String, Option<String>)> = conn
                 .exec(
                     format!(
-                        "SELECT issue_id, is_pr, listed, reason FROM sync_sweep_items \
+                        "SELECT issue_id, is_pr, listed, reason, census FROM sync_sweep_items \
                          WHERE repository = ? AND reason IS NOT NULL ORDER BY issue_id \
                          LIMIT {REREAD_BATCH}"
                     ),
@@ -404,21 +431,26 @@ impl RepoSync {
             if marked.is_empty() {
                 break;
             }
-            for (number, is_pr, listed, why) in marked {
+            for (number, is_pr, listed, why, census) in marked {
                 self.check_stop()?;
                 let outcome = self.reread(number, is_pr).await?;
                 let reason = match &outcome {
                     Reread::Present(_) => format!("read again: {why}"),
                     Reread::Gone(gone) => gone.clone(),
                 };
-                let (pool, key, outcome_ref, reason_ref) =
-                    (&self.pool, &self.key, &outcome, &reason);
+                let (pool, key, outcome_ref, reason_ref, census_ref) =
+                    (&self.pool, &self.key, &outcome, &reason, &census);
                 let change: Change =
                     crate::db::retry_transient(key, "issue reconciled", move || async move {
                         let mut tx = pool.start_transaction(crate::db::write_tx()).await?;
                         let change = match outcome_ref {
                             Reread::Present(rows) => {
-                                replace::replace_issue(&mut tx, key, number, rows).await?
+                                let change =
+                                    replace::replace_issue(&mut tx, key, number, rows).await?;
+                                if let Some(census) = census_ref {
+                                    remember(&mut tx, key, number, is_pr, census).await?;
+                                }
+                                change
                             }
                             Reread::Gone(_) => replace::remove_issue(&mut tx, key, number).await?,
                         };
@@ -467,39 +499,95 @@ impl RepoSync {
     }
 }
 
-/// Records census verdicts (`reason` `None`: agrees) of issues of one kind.
+/// One census verdict: the number, why it must be read again (`None`: it agrees), and
+/// GitHub's counts of it.
+type Verdict = (i64, Option<String>, Option<String>);
+
+/// Records census verdicts of issues of one kind.
 async fn put_items<Q: Queryable>(
     tx: &mut Q,
     key: &str,
     is_pr: bool,
     listed: bool,
-    verdicts: &[(i64, Option<String>)],
+    verdicts: &[Verdict],
 ) -> Result<(), SyncError> {
+    let text = |t: &Option<String>, max: usize| {
+        t.as_deref().map_or(Value::NULL, |r| {
+            Value::from(r.chars().take(max).collect::<String>())
+        })
+    };
     for chunk in verdicts.chunks(200) {
-        let tuples = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(",");
-        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
-        for (number, reason) in chunk {
+        let tuples = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(",");
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
+        for (number, reason, census) in chunk {
             params.extend([
                 key.into(),
                 (*number).into(),
                 is_pr.into(),
                 listed.into(),
-                reason.as_deref().map_or(Value::NULL, |r| {
-                    Value::from(r.chars().take(255).collect::<String>())
-                }),
+                text(reason, 255),
+                text(census, 96),
             ]);
         }
         tx.exec_drop(
             format!(
-                "INSERT INTO sync_sweep_items (repository, issue_id, is_pr, listed, reason) \
-                 VALUES {tuples} ON DUPLICATE KEY UPDATE is_pr = VALUES(is_pr), \
-                 listed = VALUES(listed), reason = VALUES(reason)"
+                "INSERT INTO sync_sweep_items (repository, issue_id, is_pr, listed, reason, \
+                 census) VALUES {tuples} ON DUPLICATE KEY UPDATE is_pr = VALUES(is_pr), \
+                 listed = VALUES(listed), reason = VALUES(reason), census = VALUES(census)"
             ),
             params,
         )
         .await?;
     }
     Ok(())
+}
+
+/// Records GitHub's counts of issue `number` (`census`) and MySQL's now that it was read
+/// whole, so an unchanged disagreement between GitHub's APIs is not read again.
+async fn remember<Q: Queryable>(
+    tx: &mut Q,
+    key: &str,
+    number: i64,
+    is_pr: bool,
+    census: &str,
+) -> Result<(), SyncError> {
+    let names = stored_event_names(is_pr);
+    let stored = replace::stored_counts(tx, key, &[number], &names).await?;
+    let stored = stored.get(&number).copied().unwrap_or_default();
+    tx.exec_drop(
+        "INSERT INTO sync_reconciled (repository, issue_id, census, stored) VALUES (?, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE census = VALUES(census), stored = VALUES(stored)",
+        (key, number, census, stored.signature()),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The counts recorded when the issues `numbers` were last read whole: (GitHub's, MySQL's
+/// after the replacement).
+async fn accepted<Q: Queryable>(
+    conn: &mut Q,
+    key: &str,
+    numbers: &[i64],
+) -> Result<std::collections::HashMap<i64, (String, String)>, SyncError> {
+    if numbers.is_empty() {
+        return Ok(Default::default());
+    }
+    let ids = numbers
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let rows: Vec<(i64, String, String)> = conn
+        .exec(
+            format!(
+                "SELECT issue_id, census, stored FROM sync_reconciled \
+                 WHERE repository = ? AND issue_id IN ({ids})"
+            ),
+            (key,),
+        )
+        .await?;
+    Ok(rows.into_iter().map(|(n, c, s)| (n, (c, s))).collect())
 }
 
 #[cfg(test)]

@@ -244,6 +244,9 @@ pub struct State {
     pub graphql_remaining: u64,
     /// Issue node IDs GraphQL answers NOT_FOUND for (deleted after REST listed them).
     pub graphql_gone: std::collections::BTreeSet<String>,
+    /// Events REST does not list (feed and per-issue pages) while GraphQL timelines count
+    /// them: GitHub's two APIs disagreeing.
+    pub rest_hides: std::collections::BTreeSet<i64>,
     /// Issues deleted on GitHub: a read answers 410.
     pub deleted: std::collections::BTreeSet<(String, i64)>,
     /// Issues transferred: a read answers 301 to their new place (repository, number).
@@ -701,8 +704,13 @@ impl State {
                 r#"{"message":"In order to keep the API fast for everyone, pagination is limited for this resource. Check the rel=last link relation in the Link response header to see how far back you can traverse.","documentation_url":"https://docs.github.com/v3/#pagination"}"#.into(),
             ),
             ["issues", "events"] => {
-                let list: Vec<&FakeEvent> =
-                    repo.events.values().rev().take(self.feed_cap).collect();
+                let list: Vec<&FakeEvent> = repo
+                    .events
+                    .values()
+                    .rev()
+                    .filter(|e| !self.rest_hides.contains(&e.id))
+                    .take(self.feed_cap)
+                    .collect();
                 page(base, path, query, list, |e| e.json(base, r, true))
             }
             ["issues", n] => {
@@ -758,7 +766,11 @@ impl State {
                 else {
                     return reply(404, r#"{"message":"Not Found"}"#.into());
                 };
-                let list: Vec<&FakeEvent> = repo.events.values().filter(|e| e.issue == n).collect();
+                let list: Vec<&FakeEvent> = repo
+                    .events
+                    .values()
+                    .filter(|e| e.issue == n && !self.rest_hides.contains(&e.id))
+                    .collect();
                 page(base, path, query, list, |e| e.json(base, r, false))
             }
             _ => reply(404, r#"{"message":"Not Found"}"#.into()),
@@ -850,6 +862,7 @@ impl FakeGithub {
             gate: None,
             graphql_remaining: 5000,
             graphql_gone: Default::default(),
+            rest_hides: Default::default(),
             deleted: Default::default(),
             moved: HashMap::new(),
             matched: 0,
