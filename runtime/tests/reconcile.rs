@@ -38,10 +38,22 @@ fn fetcher(
     dir: &Path,
     env: &[(&str, &str)],
 ) -> Command {
+    scheduled(fake, db, repos, dir, env, &["--once"])
+}
+
+/// `velodrome fetcher` with `schedule` (`--once`, or `--interval ...`).
+fn scheduled(
+    fake: &FakeGithub,
+    db: &str,
+    repos: &[&str],
+    dir: &Path,
+    env: &[(&str, &str)],
+    schedule: &[&str],
+) -> Command {
     let token = dir.join("token");
     std::fs::write(&token, format!("{TOKEN}\n")).expect("write token");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_velodrome"));
-    cmd.args(["fetcher", "--once", "--mysql-url", db]);
+    cmd.arg("fetcher").args(schedule).args(["--mysql-url", db]);
     for repo in repos {
         cmd.args(["--repository", repo]);
     }
@@ -977,4 +989,72 @@ async fn a_lasting_disagreement_between_githubs_apis_is_read_once() {
         "{}",
         run.stderr
     );
+}
+
+/// A looping fetcher sweeps a slice per round and keeps polling between slices; the sweep
+/// still ends exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_fetcher_sweeps_in_slices_and_keeps_polling() {
+    let Some(db) = fresh_database("sweep_slices").await else {
+        return;
+    };
+    let fake = FakeGithub::start(TOKEN).await;
+    let repo = "velo/sliced";
+    let mut data = generate(
+        36,
+        Sizes {
+            issues: 150,
+            comments: 600,
+            reviews: 20,
+            events: 400,
+        },
+    );
+    fake.with(|s| {
+        s.repos.insert(repo.into(), data.clone());
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = fetch_once(&fake, &db, &[repo], dir.path(), &[]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let numbers: Vec<i64> = data.issues.keys().copied().collect();
+    let mut changed = 0;
+    for n in numbers.iter().step_by(13) {
+        if let Some(id) = comments_of(&data, *n).first().copied() {
+            data.delete_comment(id);
+            changed += 1;
+        }
+    }
+    assert!(changed >= 5);
+    fake.with(|s| {
+        s.repos.insert(repo.into(), data.clone());
+    });
+    let mut looping = scheduled(
+        &fake,
+        &db,
+        &[repo],
+        dir.path(),
+        &[
+            ("VELODROME_RECONCILE_EVERY", "0"),
+            ("VELODROME_RECONCILE_PAGE", "20"),
+            ("VELODROME_SWEEP_SLICE_MS", "1"),
+        ],
+        &["--interval", "0"],
+    );
+    let mut child = support::process::Watched::spawn(&mut looping, "velodrome fetcher");
+    child.wait_for_lines("reconciliation sweep done", 1).await;
+    let log = child.log();
+    drop(child);
+    let before_done: &str = log
+        .split("reconciliation sweep done")
+        .next()
+        .unwrap_or_default();
+    let paused = before_done.matches("sweep paused").count();
+    let rounds = before_done.matches("round done").count();
+    assert!(paused >= 3, "{log}");
+    assert!(
+        rounds >= paused,
+        "rounds kept polling between slices:\n{log}"
+    );
+    Mirror::load_all(&db, repo)
+        .await
+        .assert_same(&Mirror::expected_named(&data, Some(repo)));
 }

@@ -119,6 +119,19 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
         if let Some(every) = args.reconcile_every.0 {
             syncer = syncer.reconciling_every(every);
         }
+        if !once {
+            // A sweep works at most half an interval per round (30 s at least): a
+            // Kubernetes-size sweep of an hour or two spreads over rounds that keep polling.
+            // `VELODROME_SWEEP_SLICE_MS` sets it (tests use it to slice a small sweep).
+            let slice = std::env::var("VELODROME_SWEEP_SLICE_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(
+                    (interval / 2).max(Duration::from_secs(30)),
+                    Duration::from_millis,
+                );
+            syncer = syncer.sweeping_at_most(slice);
+        }
         let health = health.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(async move {

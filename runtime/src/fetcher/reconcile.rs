@@ -24,7 +24,7 @@
 //! and MySQL lacks, under the same condition; a pull request with more than 100 review
 //! threads, whose review comments cannot be counted in the page (read again every sweep).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mysql_async::Value;
 use mysql_async::prelude::Queryable;
@@ -37,6 +37,11 @@ use crate::github::GithubError;
 use crate::github::census::{self, Item, Kind};
 use crate::github::queries::stored_event_names;
 use crate::progress::Progress;
+
+/// True once `deadline` has passed.
+fn past(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
 
 /// Good answers in a row after which a halved page doubles again.
 const GROW_AFTER: u32 = 3;
@@ -172,22 +177,37 @@ fn judge(
 impl RepoSync {
     /// Runs a sweep when one is due (never run, or the last finished at least `every`
     /// ago) or resumes the one a stop or a failure interrupted.
+    ///
+    /// With a `slice`, the sweep stops once it has worked that long (between two commits)
+    /// and the next round continues it, so a long sweep does not hold the polls up.
     pub(super) async fn reconcile(
         &self,
         every: Duration,
+        slice: Option<Duration>,
         stats: &mut RoundStats,
     ) -> Result<(), SyncError> {
         let Some(mut sweep) = self.sweep_to_run(every).await? else {
             return Ok(());
         };
+        let deadline = slice.map(|s| Instant::now() + s);
         let points_before = self.points_spent();
         tracing::info!(repository = %self.key, phase = sweep.phase.as_str(), "reconciliation sweep");
         while sweep.phase != Phase::Done {
+            if past(deadline) {
+                tracing::info!(repository = %self.key, phase = sweep.phase.as_str(), "reconciliation sweep paused; the next round continues it");
+                return Ok(());
+            }
             match sweep.phase {
-                Phase::Issues => self.census(Kind::Issues, &mut sweep, stats).await?,
-                Phase::Pulls => self.census(Kind::PullRequests, &mut sweep, stats).await?,
+                Phase::Issues => {
+                    self.census(Kind::Issues, &mut sweep, deadline, stats)
+                        .await?
+                }
+                Phase::Pulls => {
+                    self.census(Kind::PullRequests, &mut sweep, deadline, stats)
+                        .await?
+                }
                 Phase::Unlisted => self.mark_unlisted(&mut sweep).await?,
-                Phase::Reread => self.reread_marked(&mut sweep, stats).await?,
+                Phase::Reread => self.reread_marked(&mut sweep, deadline, stats).await?,
                 Phase::Done => {}
             }
         }
@@ -265,6 +285,7 @@ impl RepoSync {
         &self,
         kind: Kind,
         sweep: &mut Sweep,
+        deadline: Option<Instant>,
         stats: &mut RoundStats,
     ) -> Result<(), SyncError> {
         let Some((owner, name)) = self.path.split_once('/') else {
@@ -365,7 +386,7 @@ impl RepoSync {
             progress.advance(done, None);
             sweep.after = after;
             sweep.phase = phase;
-            if sweep.after.is_none() {
+            if sweep.after.is_none() || past(deadline) {
                 return Ok(());
             }
         }
@@ -413,6 +434,7 @@ impl RepoSync {
     async fn reread_marked(
         &self,
         sweep: &mut Sweep,
+        deadline: Option<Instant>,
         stats: &mut RoundStats,
     ) -> Result<(), SyncError> {
         loop {
@@ -433,6 +455,9 @@ impl RepoSync {
             }
             for (number, is_pr, listed, why, census) in marked {
                 self.check_stop()?;
+                if past(deadline) {
+                    return Ok(());
+                }
                 let outcome = self.reread(number, is_pr).await?;
                 let reason = match &outcome {
                     Reread::Present(_) => format!("read again: {why}"),

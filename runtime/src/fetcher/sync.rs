@@ -106,6 +106,8 @@ pub struct RepoSync {
     shutdown: Shutdown,
     /// How often a reconciliation sweep runs (`None`: never).
     reconcile_every: Option<std::time::Duration>,
+    /// How long a round may sweep before it leaves the rest to the next (`None`: no limit).
+    sweep_slice: Option<std::time::Duration>,
 }
 
 /// A decoded page: its content, ETag, next link, and the share of the walk done with it.
@@ -145,7 +147,15 @@ impl RepoSync {
             pool,
             shutdown,
             reconcile_every: None,
+            sweep_slice: None,
         }
+    }
+
+    /// Lets a round sweep for at most `slice`; the next round continues the sweep, so a
+    /// looping fetcher keeps polling while a long sweep runs.
+    pub fn sweeping_at_most(mut self, slice: std::time::Duration) -> Self {
+        self.sweep_slice = Some(slice);
+        self
     }
 
     /// Sweeps the repository for what GitHub forgot ([`super::reconcile`]) after the first
@@ -185,7 +195,7 @@ impl RepoSync {
         self.read_histories(&mut stats).await?;
         self.read_reviews(&mut stats).await?;
         if let Some(every) = self.reconcile_every {
-            self.reconcile(every, &mut stats).await?;
+            self.reconcile(every, self.sweep_slice, &mut stats).await?;
         }
         Ok(stats)
     }
