@@ -704,7 +704,7 @@ async fn sigkill_three_times_during_a_sweep_then_exact_tables() {
     // and later in them. Each restart resumes the sweep where it stopped.
     let pool = mysql_async::Pool::new(db.as_str());
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    for (round, share) in [0.1, 0.35, 0.4].into_iter().enumerate() {
+    for (round, share) in [0.1, 0.35, 0.3].into_iter().enumerate() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;

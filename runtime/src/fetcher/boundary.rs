@@ -28,7 +28,7 @@ fn enabled() -> bool {
     std::env::var("VELODROME_BOUNDARY_CHECK").map_or(true, |v| v != "off")
 }
 
-/// One page of a walk: where it was read, its ETag, and the items it held.
+/// One page of a walk: where it was read and the ETag it came with.
 #[derive(Debug, Clone)]
 struct Page {
     url: String,

@@ -405,7 +405,7 @@ impl RepoSync {
                     (key,),
                 )
                 .await?;
-            for (prs, listed) in [(false, false), (true, false)] {
+            for prs in [false, true] {
                 let chosen: Vec<Verdict> = unlisted
                     .iter()
                     .filter(|(_, is_pr)| *is_pr == prs)
@@ -414,7 +414,7 @@ impl RepoSync {
                         (*n, Some(why), None)
                     })
                     .collect();
-                put_items(&mut tx, key, prs, listed, &chosen).await?;
+                put_items(&mut tx, key, prs, false, &chosen).await?;
             }
             tx.exec_drop(
                 "UPDATE sync_sweeps SET phase = 'reread', after_cursor = NULL WHERE repository = ?",
