@@ -46,6 +46,7 @@ fn rows_of(repo: &FakeRepo) -> (Vec<IssueRow>, Vec<CommentRow>, Vec<EventRow>) {
             labels: i.labels.clone(),
             assignees: i.assignees.clone(),
             node_id: None,
+            user_type: Some("User".into()),
         })
         .collect();
     let mut comments = Vec::new();
@@ -58,6 +59,7 @@ fn rows_of(repo: &FakeRepo) -> (Vec<IssueRow>, Vec<CommentRow>, Vec<EventRow>) {
             user: c.user.clone().unwrap_or_default(),
             created_at: UtcTime(c.created_at),
             updated_at: UtcTime(c.updated_at),
+            user_type: Some("User".into()),
         }));
     }
     let events = repo
@@ -72,6 +74,7 @@ fn rows_of(repo: &FakeRepo) -> (Vec<IssueRow>, Vec<CommentRow>, Vec<EventRow>) {
             actor: e.actor.clone(),
             assignee: e.assignee.clone(),
             created_at: UtcTime(e.created_at),
+            actor_type: Some("User".into()),
         })
         .collect();
     (issues, comments, events)

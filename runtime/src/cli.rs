@@ -138,6 +138,24 @@ pub struct FetcherArgs {
     pub freshness: FreshnessArgs,
     #[command(flatten)]
     pub schedule: Schedule,
+    /// How often each repository is swept for what GitHub deleted or moved (per-issue
+    /// counts compared through GraphQL, disagreeing issues read again); a repository is
+    /// also swept once after its backfill. 0 sweeps after every round; `off` never (for a
+    /// server that has no GraphQL API).
+    #[arg(long, env = "VELODROME_RECONCILE_EVERY", value_parser = parse_every, default_value = "24h")]
+    pub reconcile_every: Every,
+}
+
+/// A period that can be turned off (`off`, `never`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Every(pub Option<Duration>);
+
+/// Parses a duration as [`parse_duration`] does, or `off` / `never`.
+pub fn parse_every(text: &str) -> Result<Every, String> {
+    match text.trim() {
+        "off" | "never" => Ok(Every(None)),
+        other => parse_duration(other).map(|d| Every(Some(d))),
+    }
 }
 
 /// `velodrome transform`.
@@ -241,6 +259,11 @@ mod tests {
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("0").is_ok());
         assert!(parse_duration("").is_err());
+        assert_eq!(parse_every("off").unwrap(), Every(None));
+        assert_eq!(
+            parse_every("24h").unwrap(),
+            Every(Some(Duration::from_secs(86_400)))
+        );
     }
 
     #[test]

@@ -159,6 +159,97 @@ const V3: [&str; 12] = [
     ISSUES_BY_STATE[3],
 ];
 
+const ISSUES_USER_TYPE: [&str; 4] = alter_unless_column!(
+    "issues",
+    "user_type",
+    "ALTER TABLE issues ADD COLUMN user_type VARCHAR(32) NULL"
+);
+const COMMENTS_USER_TYPE: [&str; 4] = alter_unless_column!(
+    "comments",
+    "user_type",
+    "ALTER TABLE comments ADD COLUMN user_type VARCHAR(32) NULL"
+);
+const EVENTS_ACTOR_TYPE: [&str; 4] = alter_unless_column!(
+    "issue_events",
+    "actor_type",
+    "ALTER TABLE issue_events ADD COLUMN actor_type VARCHAR(32) NULL"
+);
+const REVIEWS_USER_TYPE: [&str; 4] = alter_unless_column!(
+    "reviews",
+    "user_type",
+    "ALTER TABLE reviews ADD COLUMN user_type VARCHAR(32) NULL"
+);
+
+/// The reconciliation migration in order: the four guarded ALTERs (author types, NULL when
+/// unknown), then the removals log and the sweep's own state.
+const RECONCILE: [&str; 20] = [
+    ISSUES_USER_TYPE[0],
+    ISSUES_USER_TYPE[1],
+    ISSUES_USER_TYPE[2],
+    ISSUES_USER_TYPE[3],
+    COMMENTS_USER_TYPE[0],
+    COMMENTS_USER_TYPE[1],
+    COMMENTS_USER_TYPE[2],
+    COMMENTS_USER_TYPE[3],
+    EVENTS_ACTOR_TYPE[0],
+    EVENTS_ACTOR_TYPE[1],
+    EVENTS_ACTOR_TYPE[2],
+    EVENTS_ACTOR_TYPE[3],
+    REVIEWS_USER_TYPE[0],
+    REVIEWS_USER_TYPE[1],
+    REVIEWS_USER_TYPE[2],
+    REVIEWS_USER_TYPE[3],
+    // Every change of presence the sweep makes to an issue's rows (a removal, or rows a
+    // walk never stored), written in the transaction that makes it: first_at is the
+    // earliest time among those rows, from which the transform rewrites its points.
+    "CREATE TABLE IF NOT EXISTS sync_removals (
+        id BIGINT NOT NULL AUTO_INCREMENT,
+        repository VARCHAR(255) NOT NULL,
+        issue_id BIGINT NOT NULL,
+        reason VARCHAR(255) NOT NULL,
+        first_at DATETIME NULL,
+        rows_removed INT NOT NULL,
+        rows_added INT NOT NULL,
+        logged_at DATETIME NOT NULL,
+        PRIMARY KEY (id),
+        KEY removals_repo (repository, id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    // One reconciliation sweep per repository: its phase (issues, pulls, unlisted, reread,
+    // done), the GraphQL cursor of the list being read, the issues walk's mark when it
+    // started, and when it started and last finished.
+    "CREATE TABLE IF NOT EXISTS sync_sweeps (
+        repository VARCHAR(255) NOT NULL,
+        phase VARCHAR(16) NOT NULL,
+        after_cursor VARCHAR(255) NULL,
+        mark_at DATETIME NULL,
+        started_at DATETIME NULL,
+        finished_at DATETIME NULL,
+        PRIMARY KEY (repository)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    // What the sweep in progress has seen: every issue GitHub listed (listed = true), every
+    // stored issue it did not list, why an issue must be read again (NULL: it agrees), and
+    // GitHub's counts of it (census: "updated|comments|events|reviews|review comments").
+    "CREATE TABLE IF NOT EXISTS sync_sweep_items (
+        repository VARCHAR(255) NOT NULL,
+        issue_id BIGINT NOT NULL,
+        is_pr BOOL NOT NULL,
+        listed BOOL NOT NULL,
+        reason VARCHAR(255) NULL,
+        census VARCHAR(96) NULL,
+        PRIMARY KEY (repository, issue_id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    // Issues a sweep read whole: GitHub's counts then and MySQL's after the replacement.
+    // Where GitHub's two APIs disagree on a count, the next sweep finds both unchanged and
+    // does not read the issue again.
+    "CREATE TABLE IF NOT EXISTS sync_reconciled (
+        repository VARCHAR(255) NOT NULL,
+        issue_id BIGINT NOT NULL,
+        census VARCHAR(96) NOT NULL,
+        stored VARCHAR(96) NOT NULL,
+        PRIMARY KEY (repository, issue_id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+];
+
 /// Every migration, oldest first.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -262,5 +353,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "indexes for the people and backlog dashboard",
         statements: &V3,
+    },
+    Migration {
+        version: 4,
+        name: "reconciliation: author types, removals log, sweep state",
+        statements: &RECONCILE,
     },
 ];

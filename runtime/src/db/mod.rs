@@ -6,6 +6,7 @@
 //! session sets `time_zone = '+00:00'` so server-side defaults agree.
 
 pub mod migrations;
+pub mod replace;
 pub mod tables;
 pub mod time;
 

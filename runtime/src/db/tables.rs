@@ -42,6 +42,9 @@ pub struct IssueRow {
     pub assignees: Vec<String>,
     /// GitHub's node ID (REST `node_id`), by which GraphQL reads the issue's timeline.
     pub node_id: Option<String>,
+    /// The author's account type (`User`, `Bot`, `Organization`, `Mannequin`), so a bot
+    /// is known as one whatever its login; `None` when unknown.
+    pub user_type: Option<String>,
 }
 
 /// One row of `issue_events`.
@@ -67,6 +70,8 @@ pub struct EventRow {
     pub assignee: Option<String>,
     /// When it happened.
     pub created_at: UtcTime,
+    /// The actor's account type (`User`, `Bot`, ...); `None` when unknown or no actor.
+    pub actor_type: Option<String>,
 }
 
 /// One row of `comments`: an issue comment, or a review comment when `pull_request`.
@@ -86,6 +91,8 @@ pub struct CommentRow {
     pub created_at: UtcTime,
     /// Last edit; the `since` watermark of the comment endpoints.
     pub updated_at: UtcTime,
+    /// The author's account type (`User`, `Bot`, ...); `None` when unknown.
+    pub user_type: Option<String>,
 }
 
 fn opt_str(value: &Option<String>) -> Value {
@@ -140,13 +147,13 @@ pub async fn upsert_issues<Q: Queryable>(
     insert_many(
         conn,
         "INSERT INTO issues (repository, id, title, body, user, state, comments, is_pr, \
-         issue_closed_at, issue_created_at, issue_updated_at, node_id)",
-        12,
+         issue_closed_at, issue_created_at, issue_updated_at, node_id, user_type)",
+        13,
         "ON DUPLICATE KEY UPDATE title = VALUES(title), body = VALUES(body), \
          user = VALUES(user), state = VALUES(state), comments = VALUES(comments), \
          is_pr = VALUES(is_pr), issue_closed_at = VALUES(issue_closed_at), \
          issue_created_at = VALUES(issue_created_at), issue_updated_at = VALUES(issue_updated_at), \
-         node_id = COALESCE(VALUES(node_id), node_id)",
+         node_id = COALESCE(VALUES(node_id), node_id), user_type = VALUES(user_type)",
         rows,
         |r, v| {
             v.extend([
@@ -162,6 +169,7 @@ pub async fn upsert_issues<Q: Queryable>(
                 r.created_at.to_mysql(),
                 r.updated_at.to_mysql(),
                 opt_str(&r.node_id),
+                opt_str(&r.user_type),
             ])
         },
     )
@@ -229,12 +237,13 @@ pub async fn upsert_events<Q: Queryable>(
     insert_many(
         conn,
         "INSERT INTO issue_events (repository, id, node_id, issue_id, event, label, actor, \
-         assignee, event_created_at)",
-        9,
+         assignee, event_created_at, actor_type)",
+        10,
         "ON DUPLICATE KEY UPDATE id = IF(VALUES(id) < 0 AND id > 0, id, VALUES(id)), \
          node_id = COALESCE(VALUES(node_id), node_id), issue_id = VALUES(issue_id), \
          event = VALUES(event), label = VALUES(label), actor = VALUES(actor), \
-         assignee = VALUES(assignee), event_created_at = VALUES(event_created_at)",
+         assignee = VALUES(assignee), event_created_at = VALUES(event_created_at), \
+         actor_type = VALUES(actor_type)",
         rows,
         |r, v| {
             v.extend([
@@ -247,6 +256,7 @@ pub async fn upsert_events<Q: Queryable>(
                 opt_str(&r.actor),
                 opt_str(&r.assignee),
                 r.created_at.to_mysql(),
+                opt_str(&r.actor_type),
             ])
         },
     )
@@ -262,11 +272,11 @@ pub async fn upsert_comments<Q: Queryable>(
     insert_many(
         conn,
         "INSERT INTO comments (repository, id, pull_request, issue_id, body, user, \
-         comment_created_at, comment_updated_at)",
-        8,
+         comment_created_at, comment_updated_at, user_type)",
+        9,
         "ON DUPLICATE KEY UPDATE issue_id = VALUES(issue_id), body = VALUES(body), \
          user = VALUES(user), comment_created_at = VALUES(comment_created_at), \
-         comment_updated_at = VALUES(comment_updated_at)",
+         comment_updated_at = VALUES(comment_updated_at), user_type = VALUES(user_type)",
         rows,
         |r, v| {
             v.extend([
@@ -278,6 +288,7 @@ pub async fn upsert_comments<Q: Queryable>(
                 Value::from(r.user.as_str()),
                 r.created_at.to_mysql(),
                 r.updated_at.to_mysql(),
+                opt_str(&r.user_type),
             ])
         },
     )
@@ -301,6 +312,8 @@ pub struct ReviewRow {
     pub submitted_at: Option<UtcTime>,
     /// Body; empty when there is none.
     pub body: String,
+    /// The author's account type (`User`, `Bot`, ...); `None` when unknown.
+    pub user_type: Option<String>,
 }
 
 /// Upserts reviews; a later read (a dismissal, an edit) replaces state and body.
@@ -311,11 +324,12 @@ pub async fn upsert_reviews<Q: Queryable>(
 ) -> Result<(), DbError> {
     insert_many(
         conn,
-        "INSERT INTO reviews (repository, id, node_id, issue_id, user, state, submitted_at, body)",
-        8,
+        "INSERT INTO reviews (repository, id, node_id, issue_id, user, state, submitted_at, body, \
+         user_type)",
+        9,
         "ON DUPLICATE KEY UPDATE node_id = VALUES(node_id), issue_id = VALUES(issue_id), \
          user = VALUES(user), state = VALUES(state), submitted_at = VALUES(submitted_at), \
-         body = VALUES(body)",
+         body = VALUES(body), user_type = VALUES(user_type)",
         rows,
         |r, v| {
             v.extend([
@@ -327,6 +341,7 @@ pub async fn upsert_reviews<Q: Queryable>(
                 Value::from(r.state.as_str()),
                 opt_time(r.submitted_at),
                 Value::from(r.body.as_str()),
+                opt_str(&r.user_type),
             ])
         },
     )

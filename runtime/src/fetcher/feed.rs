@@ -6,7 +6,7 @@
 
 use mysql_async::prelude::Queryable;
 
-use super::sync::{PER_PAGE, RepoSync, RoundStats, SyncError, login};
+use super::sync::{PER_PAGE, RepoSync, RoundStats, SyncError, login, user_type};
 use super::writer::{PageWrite, QueueOp, Writer};
 use crate::db::tables::{self, EventRow};
 use crate::db::{DbError, UtcTime};
@@ -22,6 +22,7 @@ const WITHOUT_NODE_ID: &str = "LEFT JOIN issues i ON i.repository = b.repository
 /// is its identity; its REST id is the id.
 pub(super) fn event_row(e: Event, issue_id: i64) -> EventRow {
     EventRow {
+        actor_type: user_type(&e.actor),
         id: e.id,
         node_id: e.node_id,
         issue_id,

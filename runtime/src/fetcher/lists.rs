@@ -3,7 +3,8 @@
 //! items, page 1 conditional so a quiet list costs a 304. Issue pages also queue the pull
 //! requests that changed for their reviews.
 
-use super::sync::{PER_PAGE, RepoSync, RoundStats, SyncError, WalkPage, login};
+use super::boundary::Walked;
+use super::sync::{PER_PAGE, RepoSync, RoundStats, SyncError, WalkPage, login, user_type};
 use super::writer::{PageWrite, QueueOp, Writer};
 use crate::db::UtcTime;
 use crate::db::tables::{self, CommentRow, Cursor, IssueRow};
@@ -12,7 +13,7 @@ use crate::github::models::{self, Comment, Issue};
 use crate::progress::{Progress, time_fraction};
 
 /// The repository-wide lists sorted by update time.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ListKind {
     Issues,
     IssueComments,
@@ -27,7 +28,7 @@ impl ListKind {
         ListKind::ReviewComments,
     ];
 
-    fn endpoint(self) -> &'static str {
+    pub(super) fn endpoint(self) -> &'static str {
         match self {
             ListKind::Issues => "issues",
             ListKind::IssueComments => "issue_comments",
@@ -45,13 +46,13 @@ impl ListKind {
 }
 
 /// Rows decoded from one page of a list.
-enum Rows {
+pub(super) enum Rows {
     Issues(Vec<IssueRow>),
     Comments(Vec<CommentRow>),
 }
 
 impl Rows {
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         match self {
             Rows::Issues(r) => r.len(),
             Rows::Comments(r) => r.len(),
@@ -74,7 +75,30 @@ impl Rows {
 }
 
 impl Rows {
-    fn count(&self, stats: &mut RoundStats) {
+    /// The identity (issue number or comment id) and update time of every row.
+    pub(super) fn keys(&self) -> Vec<(i64, UtcTime)> {
+        match self {
+            Rows::Issues(r) => r.iter().map(|r| (r.number, r.updated_at)).collect(),
+            Rows::Comments(r) => r.iter().map(|r| (r.id, r.updated_at)).collect(),
+        }
+    }
+
+    /// Keeps the rows whose identity and update time `keep` accepts.
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(i64, UtcTime) -> bool) {
+        match self {
+            Rows::Issues(r) => r.retain(|r| keep(r.number, r.updated_at)),
+            Rows::Comments(r) => r.retain(|r| keep(r.id, r.updated_at)),
+        }
+    }
+
+    /// The page to commit without moving a cursor (rows a boundary check found).
+    pub(super) fn into_plain_page(self, kind: ListKind) -> PageWrite {
+        let mut page = self.into_page(kind, Cursor::default());
+        page.cursor = None;
+        page
+    }
+
+    pub(super) fn count(&self, stats: &mut RoundStats) {
         match self {
             Rows::Issues(r) => stats.issues += r.len() as u64,
             Rows::Comments(r) => stats.comments += r.len() as u64,
@@ -106,6 +130,7 @@ impl Rows {
 
 pub(super) fn issue_row(issue: Issue) -> IssueRow {
     IssueRow {
+        user_type: user_type(&issue.user),
         number: issue.number,
         title: issue.title.unwrap_or_default(),
         body: issue.body.unwrap_or_default(),
@@ -153,6 +178,7 @@ pub(super) fn comment_row(
             ),
         })?;
     Ok(CommentRow {
+        user_type: user_type(&c.user),
         id: c.id,
         issue_id,
         pull_request,
@@ -195,7 +221,7 @@ impl RepoSync {
     }
 
     /// Fetches one list page as rows, or `None` for 304.
-    async fn list_page(
+    pub(super) async fn list_page(
         &self,
         kind: ListKind,
         url: &str,
@@ -258,6 +284,10 @@ impl RepoSync {
         }
         let mut progress = Progress::start(format!("{} {}", self.key, kind.endpoint()));
         let mut done = 0u64;
+        // A walk down to a mark may have its pages shift under it: they are checked again
+        // at its end (a first walk is checked by the reconciliation sweep after it).
+        let mark = cursor.since;
+        let mut walked = Walked::new(mark.is_some());
         loop {
             self.check_stop()?;
             let fresh = cursor.next_url.is_none();
@@ -280,6 +310,7 @@ impl RepoSync {
                 tracing::debug!(repository = %self.key, endpoint = kind.endpoint(), "not modified");
                 return Ok(());
             };
+            walked.record(&url, new_etag.clone(), &rows);
             let mut next_cursor = cursor.clone();
             if fresh {
                 // A new walk: its top becomes the mark when it completes, and page 1's
@@ -322,7 +353,12 @@ impl RepoSync {
             cursor = next_cursor;
             match next {
                 Some(next) if !complete => url = next,
-                _ => return Ok(()),
+                _ => {
+                    drop(progress);
+                    return self
+                        .recheck_boundaries(kind, walked, mark, cursor.since, stats, writer)
+                        .await;
+                }
             }
         }
     }

@@ -4,11 +4,15 @@
 //! Each repository runs in its own task, so a slow or failing repository never holds up the
 //! others; they share one token pool and one MySQL pool. See [`sync`] for what a round does;
 //! each source has its own module (`lists`, `feed`, `timelines`) over one page writer
-//! (`writer`).
+//! (`writer`), and the reconciliation sweep (`reconcile`, `reread`) repairs what the
+//! sources cannot see: deletions and transfers.
 
+mod boundary;
 mod feed;
 pub mod health;
 mod lists;
+mod reconcile;
+mod reread;
 pub mod sync;
 mod timelines;
 mod writer;
@@ -122,13 +126,29 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
     };
     let mut tasks = tokio::task::JoinSet::new();
     for repo in repos {
-        let syncer = sync::RepoSync::new(
+        let mut syncer = sync::RepoSync::new(
             repo.as_str(),
             repo.key(),
             client.clone(),
             db.clone(),
             shutdown.clone(),
         );
+        if let Some(every) = args.reconcile_every.0 {
+            syncer = syncer.reconciling_every(every);
+        }
+        if !once {
+            // A sweep works at most half an interval per round (30 s at least): a
+            // Kubernetes-size sweep of an hour or two spreads over rounds that keep polling.
+            // `VELODROME_SWEEP_SLICE_MS` sets it (tests use it to slice a small sweep).
+            let slice = std::env::var("VELODROME_SWEEP_SLICE_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(
+                    (interval / 2).max(Duration::from_secs(30)),
+                    Duration::from_millis,
+                );
+            syncer = syncer.sweeping_at_most(slice);
+        }
         let health = health.clone();
         let shutdown = shutdown.clone();
         let freshness = freshness.clone();
@@ -160,6 +180,10 @@ pub async fn run(globals: &Cli, args: &FetcherArgs) -> anyhow::Result<ExitCode> 
                         events = stats.events,
                         reviews = stats.reviews,
                         backfilled_issues = stats.backfilled_issues,
+                        swept = stats.swept,
+                        reread = stats.reread,
+                        removed = stats.removed,
+                        unhidden = stats.unhidden,
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "round done"
                     ),

@@ -7,7 +7,9 @@
 //!    event already stored; when it cannot reach that far back, it queues the older issues;
 //! 3. [`super::timelines`]: the queued issues' histories through GraphQL timelines, 100
 //!    issues per query (per-issue REST event pages only for issues without a node ID), and
-//!    the reviews of the pull requests the issues walk saw change.
+//!    the reviews of the pull requests the issues walk saw change;
+//! 4. [`super::reconcile`]: when due, the sweep that compares GitHub's counts with MySQL's
+//!    and reads again, or removes, the issues that disagree.
 //!
 //! Every page commits in one transaction with the cursor or queue entry that covers it,
 //! and every write is an idempotent upsert, so a kill at any moment followed by a restart
@@ -81,6 +83,16 @@ pub struct RoundStats {
     pub reviews: u64,
     /// Issues whose history (timeline or per-issue event pages) was read.
     pub backfilled_issues: u64,
+    /// Issues and pull requests a reconciliation sweep compared.
+    pub swept: u64,
+    /// Of those, the ones that disagreed with MySQL.
+    pub disagreeing: u64,
+    /// Issues read again and replaced by a sweep.
+    pub reread: u64,
+    /// Issues a sweep removed (deleted, or transferred to another repository).
+    pub removed: u64,
+    /// Items a walk's boundary check found that a shifting list had hidden.
+    pub unhidden: u64,
 }
 
 /// Syncs one repository.
@@ -92,6 +104,10 @@ pub struct RepoSync {
     pub(super) client: Arc<Client>,
     pub(super) pool: Pool,
     shutdown: Shutdown,
+    /// How often a reconciliation sweep runs (`None`: never).
+    reconcile_every: Option<std::time::Duration>,
+    /// How long a round may sweep before it leaves the rest to the next (`None`: no limit).
+    sweep_slice: Option<std::time::Duration>,
 }
 
 /// A decoded page: its content, ETag, next link, and the share of the walk done with it.
@@ -107,6 +123,11 @@ pub(super) fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<Vec<
 /// The login of an optional user (deleted users have none).
 pub(super) fn login(user: Option<models::User>) -> Option<String> {
     user.and_then(|u| u.login)
+}
+
+/// The account type of an optional user (`User`, `Bot`, ...), `None` when unknown.
+pub(super) fn user_type(user: &Option<models::User>) -> Option<String> {
+    user.as_ref().and_then(|u| u.kind.clone())
 }
 
 impl RepoSync {
@@ -125,7 +146,23 @@ impl RepoSync {
             client,
             pool,
             shutdown,
+            reconcile_every: None,
+            sweep_slice: None,
         }
+    }
+
+    /// Lets a round sweep for at most `slice`; the next round continues the sweep, so a
+    /// looping fetcher keeps polling while a long sweep runs.
+    pub fn sweeping_at_most(mut self, slice: std::time::Duration) -> Self {
+        self.sweep_slice = Some(slice);
+        self
+    }
+
+    /// Sweeps the repository for what GitHub forgot ([`super::reconcile`]) after the first
+    /// complete round and then whenever the last sweep finished at least `every` ago.
+    pub fn reconciling_every(mut self, every: std::time::Duration) -> Self {
+        self.reconcile_every = Some(every);
+        self
     }
 
     /// Fails with [`SyncError::Stopped`] once a stop is requested: called before each
@@ -157,6 +194,9 @@ impl RepoSync {
         self.sync_event_feed(&mut stats).await?;
         self.read_histories(&mut stats).await?;
         self.read_reviews(&mut stats).await?;
+        if let Some(every) = self.reconcile_every {
+            self.reconcile(every, self.sweep_slice, &mut stats).await?;
+        }
         Ok(stats)
     }
 

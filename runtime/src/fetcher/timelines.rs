@@ -86,6 +86,7 @@ fn event_row(issue: i64, item: &Item) -> Result<Option<EventRow>, String> {
         actor: item.actor.as_ref().and_then(|a| a.login.clone()),
         assignee: item.assignee.as_ref().and_then(|a| a.login.clone()),
         created_at,
+        actor_type: item.actor.as_ref().and_then(|a| a.typename.clone()),
     }))
 }
 
@@ -115,6 +116,7 @@ fn review_row(issue: i64, item: &Item) -> Result<Option<ReviewRow>, String> {
         state,
         submitted_at: item.submitted_at,
         body: item.body.clone().unwrap_or_default(),
+        user_type: item.author.as_ref().and_then(|a| a.typename.clone()),
     }))
 }
 

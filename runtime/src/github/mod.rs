@@ -7,6 +7,7 @@
 //! partial, and it does not surface per-response rate-limit headers. The fetcher and the
 //! token counter both build on [`Client`].
 
+pub mod census;
 pub mod client;
 pub mod graphql;
 pub mod link;

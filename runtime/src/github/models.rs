@@ -6,11 +6,15 @@ use serde::Deserialize;
 
 use crate::db::UtcTime;
 
-/// A user reference; only the login is kept.
+/// A user reference: the login, and the kind of account GitHub says it is.
 #[derive(Debug, Clone, Deserialize)]
 pub struct User {
     /// Login, absent for some ghost or app users.
     pub login: Option<String>,
+    /// `User`, `Bot`, `Organization` or `Mannequin` (REST `type`): it tells a bot whose
+    /// login does not look like one.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
 }
 
 /// A label reference.
@@ -65,6 +69,10 @@ pub struct Issue {
     /// Close time.
     #[serde(default)]
     pub closed_at: Option<UtcTime>,
+    /// API URL of the repository holding the issue: after a transfer, GitHub redirects a
+    /// read of the old address to the issue in its new repository, and this says so.
+    #[serde(default)]
+    pub repository_url: Option<String>,
 }
 
 /// An item of the issue-comment or review-comment lists.
@@ -88,6 +96,28 @@ pub struct Comment {
     /// Review comments: `.../pulls/{number}`.
     #[serde(default)]
     pub pull_request_url: Option<String>,
+}
+
+/// An item of `GET /repos/{o}/{r}/pulls/{n}/reviews`: a pull-request review.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Review {
+    /// The review's database id (GraphQL `fullDatabaseId`).
+    pub id: i64,
+    /// Its node ID.
+    #[serde(default)]
+    pub node_id: Option<String>,
+    /// Author.
+    #[serde(default)]
+    pub user: Option<User>,
+    /// Body (empty or null when there is none).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// `APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`, `DISMISSED` or `PENDING`.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// When it was submitted (null for a draft).
+    #[serde(default)]
+    pub submitted_at: Option<UtcTime>,
 }
 
 /// The `issue` object embedded in repository-wide events.

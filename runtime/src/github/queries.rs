@@ -180,6 +180,30 @@ pub fn item_types(family: Family) -> Vec<String> {
     types
 }
 
+/// The REST names of the events a timeline of this kind can hold (`pull_request`: a pull
+/// request's), which the reconciliation sweep counts in MySQL to compare with the
+/// timeline's `totalCount`.
+pub fn stored_event_names(pull_request: bool) -> Vec<String> {
+    EVENT_TYPES
+        .iter()
+        .filter(|t| t.on_issue || pull_request)
+        .filter_map(|t| rest_event_name(t.typename))
+        .collect()
+}
+
+/// The event item types of a timeline (reviews left out): what the sweep counts.
+pub fn event_item_types(pull_request: bool) -> Vec<String> {
+    let family = if pull_request {
+        Family::PullRequestTimelines
+    } else {
+        Family::IssueTimelines
+    };
+    item_types(family)
+        .into_iter()
+        .filter(|t| t != "PULL_REQUEST_REVIEW")
+        .collect()
+}
+
 /// Review states worth storing: every submitted one (`PENDING` is a draft only its author
 /// sees).
 pub const REVIEW_STATES: [&str; 4] = ["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"];
@@ -196,7 +220,7 @@ fn event_fragment(on_issue: bool) -> String {
             _ => "",
         };
         text.push_str(&format!(
-            "    ... on {} {{ id createdAt actor {{ login }}{extra} }}\n",
+            "    ... on {} {{ id createdAt actor {{ __typename login }}{extra} }}\n",
             t.typename
         ));
     }
@@ -257,7 +281,7 @@ pub fn query(family: Family, k: usize) -> String {
 
 /// What a review brings: `fullDatabaseId` (a BigInt, as a string) rather than
 /// `databaseId`, a 32-bit `Int` that fails with an error for ids past 2^31.
-const REVIEW_FRAGMENT: &str = "fragment Review on PullRequestReview { id fullDatabaseId author { login } state submittedAt body }\n";
+const REVIEW_FRAGMENT: &str = "fragment Review on PullRequestReview { id fullDatabaseId author { __typename login } state submittedAt body }\n";
 
 /// The variables of one batch: the family's filter, then each alias's node ID and cursor.
 pub fn variables(family: Family, batch: &[(String, Option<String>)]) -> serde_json::Value {
@@ -309,6 +333,7 @@ pub fn all_queries() -> Vec<QueryText> {
             });
         }
     }
+    all.extend(super::census::queries());
     all
 }
 
@@ -329,6 +354,10 @@ pub struct RateLimit {
 pub struct Actor {
     /// Login.
     pub login: Option<String>,
+    /// Its concrete type (`User`, `Bot`, `Organization`, `Mannequin`): the account type
+    /// REST calls `type`, asked for where the actor's type is stored.
+    #[serde(default, rename = "__typename")]
+    pub typename: Option<String>,
 }
 
 /// A label reference.
@@ -466,7 +495,11 @@ mod tests {
             "merges exist on pull requests only"
         );
         assert!(query(Family::PullRequestTimelines, 1).contains("... on MergedEvent"));
-        assert_eq!(all_queries().len(), 3 * MAX_BATCH);
+        assert_eq!(
+            all_queries().len(),
+            3 * MAX_BATCH + 2,
+            "and the two census pages"
+        );
         let vars = variables(
             Family::PullRequestReviews,
             &[("PR_x".into(), None), ("PR_y".into(), Some("c".into()))],

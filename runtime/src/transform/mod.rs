@@ -26,6 +26,10 @@
 //!   (table `transform_days`, items per day as of the last complete round) and rewritten
 //!   from there, so its series equals a full recompute while older points stay in place;
 //!   when the day cannot be told (a round that crashed half-way) it is recomputed whole;
+//! - a metric whose points reach past the earliest row the fetcher's reconciliation sweep
+//!   removed (or added) since the last complete round (`sync_removals`, see [`removals`])
+//!   is rewritten from that row's UTC day the same way, so a removal and an arrival that
+//!   cancel out in the day counts are still followed;
 //! - otherwise only items after the mark are written. Within one process the computation
 //!   state stays in memory and only new rows are read; after a restart the history is
 //!   replayed in memory (no writes) up to the mark, then writing resumes.
@@ -42,6 +46,7 @@ mod health;
 mod issues;
 mod labels;
 mod output;
+mod removals;
 mod series;
 mod source;
 mod state;
@@ -302,6 +307,9 @@ async fn run_rounds(
     source::ensure_tables(pool)
         .await
         .context("creating transform_watermarks")?;
+    removals::ensure_table(pool)
+        .await
+        .context("creating transform_removals_seen")?;
     let influx = Influx::new(&InfluxConfig {
         url: args.influx.influx_url.clone(),
         database: args.influx.influx_database.clone(),
@@ -494,6 +502,24 @@ impl Round<'_> {
             };
             modes.push(mode);
         }
+        // Rows the fetcher's sweep removed or added before a mark: rewrite from their day.
+        let removed = removals::pending(self.pool, self.destination, repository)
+            .await
+            .context("reading the removals log")?;
+        if let Some(first) = removed.first_time {
+            let from = removals::day_start(first);
+            for (metric, mode) in self.plan.metrics.iter().zip(modes.iter_mut()) {
+                let rewritten = match *mode {
+                    Mode::Continue(Some(mark)) if mark.time >= first => Mode::Rewrite(from),
+                    Mode::Rewrite(day) => Mode::Rewrite(day.min(from)),
+                    other => other,
+                };
+                if rewritten != *mode {
+                    tracing::info!(repository, metric = %metric.name, day = from, "rows were removed before the watermark; rewriting from that day");
+                    *mode = rewritten;
+                }
+            }
+        }
         // Keep the in-memory computation when every metric continues from where it is.
         let (mut computation, start, mut seen, mut days) = match previous {
             Some(live)
@@ -596,6 +622,11 @@ impl Round<'_> {
         source::store_days(self.pool, self.destination, repository, &stored_days, &days)
             .await
             .context("storing day counts")?;
+        if let Some(last) = removed.last_id {
+            removals::mark_seen(self.pool, self.destination, repository, last)
+                .await
+                .context("storing the removals taken into account")?;
+        }
         tracing::info!(repository, read, written, "transform round done");
         self.stats
             .round(repository, true, read as u64, written as u64);

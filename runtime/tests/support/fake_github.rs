@@ -82,6 +82,18 @@ pub struct FakeRepo {
     pub pr_reviews: BTreeMap<i64, FakeReview>,
 }
 
+impl FakeRepo {
+    /// Deletes an issue comment (the issue's comment count drops; its update time does
+    /// not move, the worst case for a poller).
+    pub fn delete_comment(&mut self, id: i64) {
+        if let Some(c) = self.comments.remove(&id)
+            && let Some(i) = self.issues.get_mut(&c.issue)
+        {
+            i.comments -= 1;
+        }
+    }
+}
+
 /// The repository's database id, derived from its name.
 pub fn repo_db_id(repo: &str) -> u64 {
     1_000 + fnv(repo.as_bytes()) % 1_000_000
@@ -181,6 +193,9 @@ pub struct Faults {
     pub touch_after: Option<(usize, String, i64)>,
     /// Requests whose path contains this string always get a malformed body.
     pub always_malformed: Option<String>,
+    /// Right after serving the Nth (from 1) data request whose path starts with the
+    /// prefix, delete the issue (repository, number): a deletion in the middle of a walk.
+    pub delete_after: Option<(String, usize, String, i64)>,
     /// At this GraphQL query index, answer 200 with a `RATE_LIMITED` error, no points
     /// left and a reset 2 s ahead.
     pub graphql_rate_limited_at: Option<usize>,
@@ -229,6 +244,15 @@ pub struct State {
     pub graphql_remaining: u64,
     /// Issue node IDs GraphQL answers NOT_FOUND for (deleted after REST listed them).
     pub graphql_gone: std::collections::BTreeSet<String>,
+    /// Events REST does not list (feed and per-issue pages) while GraphQL timelines count
+    /// them: GitHub's two APIs disagreeing.
+    pub rest_hides: std::collections::BTreeSet<i64>,
+    /// Issues deleted on GitHub: a read answers 410.
+    pub deleted: std::collections::BTreeSet<(String, i64)>,
+    /// Issues transferred: a read answers 301 to their new place (repository, number).
+    pub moved: HashMap<(String, i64), (String, i64)>,
+    /// Data requests served so far whose path starts with `Faults::delete_after`'s prefix.
+    pub matched: usize,
     graphql_queries: usize,
     nodes: Option<Arc<HashMap<String, (String, i64)>>>,
     data_requests: usize,
@@ -290,13 +314,34 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     Some((era * 146_097 + doe - 719_468) * 86_400 + h * 3600 + mi * 60 + s)
 }
 
+/// The account type GitHub reports for a login: `ci-helper` is a bot whose login does not
+/// look like one, `*[bot]` are GitHub Apps, `org-*` organizations, `mannequin-*`
+/// placeholders of imported users; everyone else is a user.
+pub fn user_type(login: &str) -> &'static str {
+    if login == "ci-helper" || login.ends_with("[bot]") {
+        "Bot"
+    } else if login.starts_with("org-") {
+        "Organization"
+    } else if login.starts_with("mannequin-") {
+        "Mannequin"
+    } else {
+        "User"
+    }
+}
+
+/// The stored account type of an optional login.
+pub fn type_of(login: &Option<String>) -> Option<String> {
+    login.as_deref().map(|l| user_type(l).to_owned())
+}
+
 fn user_json(login: &Option<String>) -> Value {
     match login {
         None => Value::Null,
         Some(login) => json!({
             "login": login, "id": 1000 + login.len(), "node_id": "MDQ6VXNlcjE=",
             "avatar_url": "https://avatars.githubusercontent.com/u/1?v=4",
-            "url": format!("https://api.github.com/users/{login}"), "type": "User", "site_admin": false
+            "url": format!("https://api.github.com/users/{login}"), "type": user_type(login),
+            "site_admin": false
         }),
     }
 }
@@ -305,6 +350,7 @@ impl FakeIssue {
     fn json(&self, base: &str, repo: &str) -> Value {
         let mut v = json!({
             "url": format!("{base}/repos/{repo}/issues/{}", self.number),
+            "repository_url": format!("{base}/repos/{repo}"),
             "id": 100_000 + self.number, "node_id": issue_node_id(repo, self), "number": self.number,
             "title": self.title, "user": user_json(&self.user),
             "labels": self.labels.iter().map(|l| json!({"id": 1, "node_id": "LA_", "name": l, "color": "ededed", "default": false, "description": null})).collect::<Vec<_>>(),
@@ -345,6 +391,17 @@ impl FakeComment {
             v["issue_url"] = json!(format!("{base}/repos/{repo}/issues/{}", self.issue));
         }
         v
+    }
+}
+
+impl FakeReview {
+    fn json(&self, repo: &str) -> Value {
+        json!({
+            "id": self.id, "node_id": review_node_id(repo, self), "user": user_json(&self.user),
+            "body": self.body, "state": self.state, "commit_id": "0123456789abcdef",
+            "submitted_at": (self.state != "PENDING").then(|| rfc3339(self.submitted_at)),
+            "author_association": "MEMBER"
+        })
     }
 }
 
@@ -471,6 +528,84 @@ fn window(keys: &[(i64, i64)], query: &[(String, String)]) -> Vec<(i64, i64)> {
 }
 
 impl State {
+    /// Deletes an issue as a GitHub admin can: it goes with its comments, review comments,
+    /// events and reviews, and a read of it answers 410.
+    pub fn delete_issue(&mut self, repo: &str, number: i64) {
+        if let Some(r) = self.repos.get_mut(repo) {
+            r.issues.remove(&number);
+            r.comments.retain(|_, c| c.issue != number);
+            r.reviews.retain(|_, c| c.issue != number);
+            r.events.retain(|_, e| e.issue != number);
+            r.pr_reviews.retain(|_, v| v.issue != number);
+        }
+        self.deleted.insert((repo.to_owned(), number));
+        self.sorted.clear();
+        self.nodes = None;
+    }
+
+    /// Transfers issue `number` of `from` to `to` at time `at`, as GitHub does: it gets the
+    /// next number there, keeps its creation time, comments and events (re-numbered here,
+    /// since the fake's generated ids are not unique across repositories), gains a
+    /// `transferred` event, and a read of its old address answers 301 to the new one.
+    /// Returns its new number.
+    pub fn transfer_issue(&mut self, from: &str, number: i64, to: &str, at: i64) -> i64 {
+        let source = self.repos.get_mut(from).expect("source repository");
+        let mut issue = source.issues.remove(&number).expect("issue to transfer");
+        assert!(!issue.is_pr, "GitHub transfers issues only");
+        let comments: Vec<FakeComment> = source
+            .comments
+            .values()
+            .filter(|c| c.issue == number)
+            .cloned()
+            .collect();
+        source.comments.retain(|_, c| c.issue != number);
+        let events: Vec<FakeEvent> = source
+            .events
+            .values()
+            .filter(|e| e.issue == number)
+            .cloned()
+            .collect();
+        source.events.retain(|_, e| e.issue != number);
+        let target = self.repos.get_mut(to).expect("target repository");
+        let new = target.issues.keys().max().copied().unwrap_or(0) + 1;
+        let mut comment_id = target.comments.keys().max().copied().unwrap_or(0) + 1_000;
+        for mut c in comments {
+            comment_id += 1;
+            c.id = comment_id;
+            c.issue = new;
+            target.comments.insert(c.id, c);
+        }
+        // Below the target's own ids: the moved events are old news in its feed.
+        let mut event_id = target.events.keys().min().copied().unwrap_or(0) / 2;
+        for mut e in events {
+            event_id += 1;
+            e.id = event_id;
+            e.issue = new;
+            target.events.insert(e.id, e);
+        }
+        let event_id = target.events.keys().max().copied().unwrap_or(0) + 1_000;
+        target.events.insert(
+            event_id,
+            FakeEvent {
+                id: event_id,
+                issue: new,
+                event: "transferred".into(),
+                label: None,
+                actor: Some("org-velo".into()),
+                assignee: None,
+                created_at: at,
+            },
+        );
+        issue.number = new;
+        issue.updated_at = at;
+        target.issues.insert(new, issue);
+        self.moved
+            .insert((from.to_owned(), number), (to.to_owned(), new));
+        self.sorted.clear();
+        self.nodes = None;
+        new
+    }
+
     /// Sort keys of one list, cached until the next [`FakeGithub::with`].
     fn sorted_keys(&mut self, repo: &str, list: &'static str) -> SortKeys {
         let key = (repo.to_owned(), list);
@@ -511,6 +646,18 @@ impl State {
             };
         }
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if let ["repositories", id, "issues", n] = segs.as_slice() {
+            // Where GitHub redirects the old address of a transferred issue.
+            let n = n.parse::<i64>().unwrap_or(0);
+            let found = self
+                .repos
+                .iter()
+                .find(|(name, _)| repo_db_id(name).to_string() == *id);
+            return match found.and_then(|(name, r)| Some((name, r.issues.get(&n)?))) {
+                Some((name, issue)) => reply(200, issue.json(base, name).to_string()),
+                None => reply(404, r#"{"message":"Not Found"}"#.into()),
+            };
+        }
         if segs.len() < 4 || segs[0] != "repos" {
             return reply(404, r#"{"message":"Not Found"}"#.into());
         }
@@ -557,9 +704,59 @@ impl State {
                 r#"{"message":"In order to keep the API fast for everyone, pagination is limited for this resource. Check the rel=last link relation in the Link response header to see how far back you can traverse.","documentation_url":"https://docs.github.com/v3/#pagination"}"#.into(),
             ),
             ["issues", "events"] => {
-                let list: Vec<&FakeEvent> =
-                    repo.events.values().rev().take(self.feed_cap).collect();
+                let list: Vec<&FakeEvent> = repo
+                    .events
+                    .values()
+                    .rev()
+                    .filter(|e| !self.rest_hides.contains(&e.id))
+                    .take(self.feed_cap)
+                    .collect();
                 page(base, path, query, list, |e| e.json(base, r, true))
+            }
+            ["issues", n] => {
+                let n = n.parse::<i64>().unwrap_or(0);
+                if let Some((to, new)) = self.moved.get(&(repo_name.clone(), n)) {
+                    let mut r = reply(301, r#"{"message":"Moved Permanently"}"#.into());
+                    r.headers.push((
+                        "location".into(),
+                        format!("{base}/repositories/{}/issues/{new}", repo_db_id(to)),
+                    ));
+                    return r;
+                }
+                if self.deleted.contains(&(repo_name.clone(), n)) {
+                    return reply(410, r#"{"message":"This issue was deleted"}"#.into());
+                }
+                match repo.issues.get(&n) {
+                    Some(issue) => reply(200, issue.json(base, r).to_string()),
+                    None => reply(404, r#"{"message":"Not Found"}"#.into()),
+                }
+            }
+            ["issues", n, "comments"] | ["pulls", n, "comments"] | ["pulls", n, "reviews"] => {
+                let Some(n) = n
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| repo.issues.contains_key(n))
+                else {
+                    return reply(404, r#"{"message":"Not Found"}"#.into());
+                };
+                match &segs[3..] {
+                    ["issues", ..] => {
+                        let list: Vec<&FakeComment> =
+                            repo.comments.values().filter(|c| c.issue == n).collect();
+                        page(base, path, query, list, |c| c.json(base, r, false))
+                    }
+                    [_, _, "comments"] => {
+                        let list: Vec<&FakeComment> =
+                            repo.reviews.values().filter(|c| c.issue == n).collect();
+                        page(base, path, query, list, |c| c.json(base, r, true))
+                    }
+                    _ => {
+                        let mut list: Vec<&FakeReview> =
+                            repo.pr_reviews.values().filter(|v| v.issue == n).collect();
+                        list.sort_by_key(|v| (v.submitted_at, v.id));
+                        page(base, path, query, list, |v| v.json(r))
+                    }
+                }
             }
             ["issues", n, "events"] => {
                 let Some(n) = n
@@ -569,7 +766,11 @@ impl State {
                 else {
                     return reply(404, r#"{"message":"Not Found"}"#.into());
                 };
-                let list: Vec<&FakeEvent> = repo.events.values().filter(|e| e.issue == n).collect();
+                let list: Vec<&FakeEvent> = repo
+                    .events
+                    .values()
+                    .filter(|e| e.issue == n && !self.rest_hides.contains(&e.id))
+                    .collect();
                 page(base, path, query, list, |e| e.json(base, r, false))
             }
             _ => reply(404, r#"{"message":"Not Found"}"#.into()),
@@ -661,6 +862,10 @@ impl FakeGithub {
             gate: None,
             graphql_remaining: 5000,
             graphql_gone: Default::default(),
+            rest_hides: Default::default(),
+            deleted: Default::default(),
+            moved: HashMap::new(),
+            matched: 0,
             graphql_queries: 0,
             nodes: None,
             data_requests: 0,
@@ -850,6 +1055,15 @@ async fn serve(
                     s.sorted.clear();
                     s.nodes = None;
                 }
+                if let Some((prefix, nth, repo, number)) = &f.delete_after
+                    && target.starts_with(prefix.as_str())
+                {
+                    s.matched += 1;
+                    if s.matched == *nth {
+                        let (repo, number) = (repo.clone(), *number);
+                        s.delete_issue(&repo, number);
+                    }
+                }
                 if f.exhausted_at == Some(index) {
                     r = reply(403, r#"{"message":"API rate limit exceeded for user ID 1.","documentation_url":"https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"}"#.into());
                     exhausted = true;
@@ -935,6 +1149,8 @@ async fn serve(
             401 => "Unauthorized",
             403 => "Forbidden",
             404 => "Not Found",
+            301 => "Moved Permanently",
+            410 => "Gone",
             502 => "Bad Gateway",
             _ => "Other",
         };
@@ -1003,7 +1219,9 @@ pub fn generate(seed: u64, sizes: Sizes) -> FakeRepo {
         let user = if n % 97 == 0 {
             None
         } else {
-            Some(users[next(6) as usize].to_string())
+            let user = users[next(6) as usize];
+            // Now and then an organization opens an issue (GitHub says `Organization`).
+            Some(if n % 41 == 0 { "org-velo" } else { user }.to_string())
         };
         let mut l: Vec<String> = (0..next(3))
             .map(|_| labels[next(6) as usize].to_string())
@@ -1062,7 +1280,9 @@ pub fn generate(seed: u64, sizes: Sizes) -> FakeRepo {
                 user: if id % 50 == 0 {
                     None
                 } else {
-                    Some(users[next(6) as usize].to_string())
+                    let user = users[next(6) as usize];
+                    // A bot whose login does not look like one.
+                    Some(if id % 23 == 0 { "ci-helper" } else { user }.to_string())
                 },
                 created_at: created,
                 updated_at: updated,
@@ -1131,7 +1351,8 @@ pub fn generate(seed: u64, sizes: Sizes) -> FakeRepo {
                 actor: if k % 13 == 0 {
                     None
                 } else {
-                    Some(users[next(6) as usize].to_string())
+                    let user = users[next(6) as usize];
+                    Some(if k % 19 == 0 { "ci-helper" } else { user }.to_string())
                 },
                 assignee: (kind == "assigned").then(|| users[next(6) as usize].to_string()),
                 created_at: t,
@@ -1212,7 +1433,10 @@ pub fn add_pr_reviews(repo: &mut FakeRepo, seed: u64, count: usize) {
             FakeReview {
                 id,
                 issue,
-                user: (k % 29 != 0).then(|| users[next(6) as usize].to_string()),
+                user: (k % 29 != 0).then(|| {
+                    let user = users[next(6) as usize];
+                    if k % 31 == 0 { "ci-helper" } else { user }.to_string()
+                }),
                 state: state.into(),
                 submitted_at: submitted,
                 body: if k % 3 == 0 {
@@ -1266,6 +1490,12 @@ pub struct Mirror {
     /// (event id, node id) of every event.
     pub event_nodes: Vec<(i64, Option<String>)>,
     pub reviews: Vec<ReviewTuple>,
+    /// Account types of authors and actors: (issue, type), (comment, review?, type),
+    /// (event, type), (review, type).
+    pub issue_types: Vec<(i64, Option<String>)>,
+    pub comment_types: Vec<(i64, bool, Option<String>)>,
+    pub event_types: Vec<(i64, Option<String>)>,
+    pub review_types: Vec<(i64, Option<String>)>,
 }
 
 impl Mirror {
@@ -1290,6 +1520,7 @@ impl Mirror {
                 rfc3339(i.created_at),
                 rfc3339(i.updated_at),
             ));
+            m.issue_types.push((i.number, type_of(&i.user)));
             let mut l = i.labels.clone();
             l.sort();
             l.dedup();
@@ -1310,6 +1541,7 @@ impl Mirror {
                     rfc3339(c.created_at),
                     rfc3339(c.updated_at),
                 ));
+                m.comment_types.push((c.id, review, type_of(&c.user)));
             }
         }
         for e in repo.events.values() {
@@ -1322,6 +1554,7 @@ impl Mirror {
                 e.assignee.clone(),
                 rfc3339(e.created_at),
             ));
+            m.event_types.push((e.id, type_of(&e.actor)));
             if let Some(name) = name {
                 m.event_nodes.push((e.id, Some(event_node_id(name, e))));
             }
@@ -1337,6 +1570,7 @@ impl Mirror {
                     Some(rfc3339(r.submitted_at)),
                     r.body.clone(),
                 ));
+                m.review_types.push((r.id, type_of(&r.user)));
             }
         }
         m.sort();
@@ -1364,6 +1598,13 @@ impl Mirror {
             )
             .await
             .expect("reviews");
+        m.review_types = conn
+            .exec(
+                "SELECT id, user_type FROM reviews WHERE repository = ?",
+                (repository,),
+            )
+            .await
+            .expect("review types");
         for r in rows {
             m.reviews.push((
                 r.get(0).expect("id"),
@@ -1389,6 +1630,10 @@ impl Mirror {
         self.events.sort_by_key(|r| r.0);
         self.event_nodes.sort();
         self.reviews.sort_by_key(|r| r.0);
+        self.issue_types.sort();
+        self.comment_types.sort();
+        self.event_types.sort();
+        self.review_types.sort();
     }
 
     /// What the tables hold for `repository` (the lower-case key).
@@ -1422,6 +1667,27 @@ impl Mirror {
                 r.get(9).expect("updated"),
             ));
         }
+        m.issue_types = conn
+            .exec(
+                "SELECT id, user_type FROM issues WHERE repository = ?",
+                (repository,),
+            )
+            .await
+            .expect("issue types");
+        m.comment_types = conn
+            .exec(
+                "SELECT id, pull_request, user_type FROM comments WHERE repository = ?",
+                (repository,),
+            )
+            .await
+            .expect("comment types");
+        m.event_types = conn
+            .exec(
+                "SELECT id, actor_type FROM issue_events WHERE repository = ?",
+                (repository,),
+            )
+            .await
+            .expect("event types");
         m.labels = conn
             .exec(
                 "SELECT issue_id, name FROM labels WHERE repository = ?",
@@ -1508,5 +1774,21 @@ impl Mirror {
             &expected.event_nodes,
         );
         first_diff("reviews", &self.reviews, &expected.reviews);
+        first_diff("issues.user_type", &self.issue_types, &expected.issue_types);
+        first_diff(
+            "comments.user_type",
+            &self.comment_types,
+            &expected.comment_types,
+        );
+        first_diff(
+            "issue_events.actor_type",
+            &self.event_types,
+            &expected.event_types,
+        );
+        first_diff(
+            "reviews.user_type",
+            &self.review_types,
+            &expected.review_types,
+        );
     }
 }

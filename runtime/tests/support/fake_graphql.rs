@@ -2,10 +2,15 @@
 //! GitHub's semantics for what the fetcher asks and nothing tied to the fetcher's queries:
 //! any document is parsed (graphql-parser) and resolved field by field.
 //!
-//! - Root fields `node(id:)`, `nodes(ids:)`, `rateLimit`; objects `Issue`, `PullRequest`,
+//! - Root fields `node(id:)`, `nodes(ids:)`, `repository(owner:, name:)`, `rateLimit`;
+//!   objects `Repository` (`issues`, `pullRequests`: oldest first, with cursors that
+//!   name an item, so a deletion does not shift later pages), `Issue`, `PullRequest`,
 //!   timeline events (REST events under their GraphQL type names), `IssueComment`,
-//!   `PullRequestReview`, `User`, `Label`; connections with `first`/`after`, `pageInfo`,
-//!   `totalCount`, `nodes`, `edges`; `timelineItems(itemTypes:)`, `reviews(states:)`.
+//!   `PullRequestReview`, `PullRequestReviewThread` (a pull request's review comments,
+//!   two per thread), actors (`User`, `Bot`, `Organization`, `Mannequin` by login, see
+//!   `user_type`), `Label`; connections with `first`/`after`, `pageInfo`, `totalCount`,
+//!   `nodes`, `edges`; `timelineItems(itemTypes:)`, `reviews(states:)`. A connection may
+//!   go without `first` when it is asked only for its `totalCount`, as on GitHub.
 //! - Fragments (inline and named) by type, union and interface; aliases; variables.
 //! - An unknown field fails the whole query, as GitHub's validation does; `databaseId` of a
 //!   review past 2^31 is an error, as GitHub's 32-bit `Int` is.
@@ -78,6 +83,9 @@ enum Obj<'a> {
     Review(&'a str, &'a FakeReview),
     User(&'a str),
     Label(&'a str),
+    Repo(&'a str),
+    /// A review thread: how many comments it holds.
+    Thread(usize),
 }
 
 /// A page of a connection.
@@ -87,6 +95,10 @@ struct Page<'a> {
     start: usize,
     total: usize,
     has_next: bool,
+    /// Asked without `first`: only `totalCount` (and `pageInfo`) may be read.
+    count_only: bool,
+    /// Cursors of the items, when they name the item rather than its position.
+    keys: Option<Vec<String>>,
 }
 
 fn cursor(index: usize) -> String {
@@ -288,8 +300,10 @@ impl<'a> Exec<'a> {
             Obj::Event(_, e) => event_typename(&e.event),
             Obj::Comment(_) => "IssueComment".into(),
             Obj::Review(..) => "PullRequestReview".into(),
-            Obj::User(_) => "User".into(),
+            Obj::User(login) => super::user_type(login).into(),
             Obj::Label(_) => "Label".into(),
+            Obj::Repo(_) => "Repository".into(),
+            Obj::Thread(_) => "PullRequestReviewThread".into(),
         }
     }
 
@@ -313,6 +327,7 @@ impl<'a> Exec<'a> {
             ),
             Obj::Review(..) => matches!(condition, "Node" | "PullRequestTimelineItems"),
             Obj::User(_) => matches!(condition, "Node" | "Actor" | "Assignee"),
+            Obj::Repo(_) | Obj::Thread(_) => condition == "Node",
             _ => false,
         }
     }
@@ -403,6 +418,29 @@ impl<'a> Exec<'a> {
         match obj {
             Obj::Query => match name {
                 "rateLimit" => self.object(Obj::RateLimit, &field.selection_set, path),
+                "repository" => {
+                    let owner = arg(field, "owner", &self.vars);
+                    let name = arg(field, "name", &self.vars);
+                    let full = format!(
+                        "{}/{}",
+                        owner.as_str().unwrap_or_default(),
+                        name.as_str().unwrap_or_default()
+                    )
+                    .to_lowercase();
+                    match ctx.repos.get_key_value(&full) {
+                        Some((key, _)) => {
+                            self.object(Obj::Repo(key.as_str()), &field.selection_set, path)
+                        }
+                        None => {
+                            self.errors.push(json!({
+                                "type": "NOT_FOUND",
+                                "path": path,
+                                "message": format!("Could not resolve to a Repository with the name '{full}'."),
+                            }));
+                            Value::Null
+                        }
+                    }
+                }
                 "node" => {
                     let id = arg(field, "id", &self.vars);
                     let found = self.lookup(id.as_str().unwrap_or_default(), path);
@@ -436,10 +474,79 @@ impl<'a> Exec<'a> {
                 "resetAt" => json!(rfc3339(ctx.reset as i64)),
                 _ => self.undefined(&obj, name),
             },
+            Obj::Repo(repo) => match name {
+                "issues" | "pullRequests" => {
+                    let prs = name == "pullRequests";
+                    let mut list: Vec<&FakeIssue> = ctx.repos[repo]
+                        .issues
+                        .values()
+                        .filter(|i| i.is_pr == prs)
+                        .collect();
+                    list.sort_by_key(|i| (i.created_at, i.number));
+                    let keyed = list
+                        .into_iter()
+                        .map(|i| {
+                            (
+                                format!("{}:{}", i.created_at, i.number),
+                                Obj::Issue(repo, i),
+                            )
+                        })
+                        .collect();
+                    let typename = if prs {
+                        "PullRequestConnection"
+                    } else {
+                        "IssueConnection"
+                    };
+                    let page = self.paginate_keyed(typename, keyed, field);
+                    self.connection(page, field, path)
+                }
+                "name" => json!(repo.split('/').nth(1).unwrap_or_default()),
+                _ => self.undefined(&obj, name),
+            },
+            Obj::Thread(count) => match name {
+                "comments" => {
+                    let page = Page {
+                        typename: "PullRequestReviewCommentConnection",
+                        items: Vec::new(),
+                        start: 0,
+                        total: count,
+                        has_next: count > 0,
+                        count_only: true,
+                        keys: None,
+                    };
+                    self.connection(Some(page), field, path)
+                }
+                _ => self.undefined(&obj, name),
+            },
             Obj::Issue(repo, issue) => match name {
                 "id" => json!(super::issue_node_id(repo, issue)),
                 "number" => json!(issue.number),
                 "title" => json!(issue.title),
+                "updatedAt" => json!(rfc3339(issue.updated_at)),
+                "createdAt" => json!(rfc3339(issue.created_at)),
+                "author" => self.sub(issue.user.as_deref().map(Obj::User), field, path),
+                "comments" => {
+                    let list = ctx.repos[repo]
+                        .comments
+                        .values()
+                        .filter(|c| c.issue == issue.number)
+                        .map(Obj::Comment)
+                        .collect();
+                    let page = self.paginate("IssueCommentConnection", list, field);
+                    self.connection(page, field, path)
+                }
+                "reviewThreads" if issue.is_pr => {
+                    let comments = ctx.repos[repo]
+                        .reviews
+                        .values()
+                        .filter(|c| c.issue == issue.number)
+                        .count();
+                    let threads = (0..comments.div_ceil(2))
+                        .map(|t| Obj::Thread((comments - 2 * t).min(2)))
+                        .collect();
+                    let page = self.paginate("PullRequestReviewThreadConnection", threads, field);
+                    self.connection(page, field, path)
+                }
                 "databaseId" | "fullDatabaseId" => {
                     let id = 100_000 + issue.number;
                     if name == "databaseId" {
@@ -533,14 +640,37 @@ impl<'a> Exec<'a> {
         found
     }
 
-    /// `first`/`after` over `items` (already filtered and in order).
+    /// `first`/`after` over `items` (already filtered and in order); without `first`, a
+    /// page that can only tell its `totalCount`.
     fn paginate(
         &mut self,
         typename: &'static str,
         items: Vec<Obj<'a>>,
         field: &Field<String>,
     ) -> Option<Page<'a>> {
+        self.paginate_from(typename, items, field, None)
+    }
+
+    /// [`Self::paginate`] from `start` when given, else from the `after` cursor.
+    fn paginate_from(
+        &mut self,
+        typename: &'static str,
+        items: Vec<Obj<'a>>,
+        field: &Field<String>,
+        start: Option<usize>,
+    ) -> Option<Page<'a>> {
         let first = arg(field, "first", &self.vars).as_u64();
+        if first.is_none() && arg(field, "last", &self.vars).is_null() {
+            return Some(Page {
+                typename,
+                total: items.len(),
+                has_next: !items.is_empty(),
+                items: Vec::new(),
+                start: 0,
+                count_only: true,
+                keys: None,
+            });
+        }
         let Some(first) = first.filter(|f| (1..=100).contains(f)) else {
             self.invalid(format!(
                 "You must provide a `first` value between 1 and 100 to properly paginate the `{}` connection.",
@@ -548,9 +678,10 @@ impl<'a> Exec<'a> {
             ));
             return None;
         };
-        let start = match arg(field, "after", &self.vars).as_str() {
-            Some(after) => uncursor(after).map_or(usize::MAX, |i| i + 1),
-            None => 0,
+        let start = match (start, arg(field, "after", &self.vars).as_str()) {
+            (Some(start), _) => start,
+            (None, Some(after)) => uncursor(after).map_or(usize::MAX, |i| i + 1),
+            (None, None) => 0,
         };
         let total = items.len();
         let start = start.min(total);
@@ -561,7 +692,41 @@ impl<'a> Exec<'a> {
             start,
             total,
             has_next: end < total,
+            count_only: false,
+            keys: None,
         })
+    }
+
+    /// [`Self::paginate`] with cursors that name an item (its key): `after` starts right
+    /// after that key even when items before it are gone, as GitHub's cursors do.
+    fn paginate_keyed(
+        &mut self,
+        typename: &'static str,
+        items: Vec<(String, Obj<'a>)>,
+        field: &Field<String>,
+    ) -> Option<Page<'a>> {
+        let key = |k: &str| -> (i64, i64) {
+            let mut parts = k.split(':').map(|p| p.parse::<i64>().unwrap_or(0));
+            (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+        };
+        let after = arg(field, "after", &self.vars)
+            .as_str()
+            .and_then(super::unbase64)
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| t.strip_prefix("key:").map(key));
+        let from = after.map_or(0, |a| items.partition_point(|(k, _)| key(k) <= a));
+        let keys: Vec<String> = items[from..]
+            .iter()
+            .map(|(k, _)| super::base64(format!("key:{k}").as_bytes()))
+            .collect();
+        let total = items.len();
+        let objects = items[from..].iter().map(|(_, o)| *o).collect();
+        let mut page = self.paginate_from(typename, objects, field, Some(0))?;
+        page.total = total;
+        if !page.count_only {
+            page.keys = Some(keys[..page.items.len()].to_vec());
+        }
+        Some(page)
     }
 
     fn timeline(
@@ -688,9 +853,10 @@ impl<'a> Exec<'a> {
                             let v = match p.name.as_str() {
                                 "hasNextPage" => json!(page.has_next),
                                 "hasPreviousPage" => json!(page.start > 0),
-                                "endCursor" if !page.items.is_empty() => {
-                                    json!(cursor(page.start + page.items.len() - 1))
-                                }
+                                "endCursor" if !page.items.is_empty() => match &page.keys {
+                                    Some(keys) => json!(keys.last()),
+                                    None => json!(cursor(page.start + page.items.len() - 1)),
+                                },
                                 "startCursor" if !page.items.is_empty() => {
                                     json!(cursor(page.start))
                                 }
@@ -706,6 +872,13 @@ impl<'a> Exec<'a> {
                         }
                     }
                     Value::Object(info)
+                }
+                "nodes" | "edges" if page.count_only => {
+                    self.invalid(format!(
+                        "You must provide a `first` or `last` value to properly paginate the `{}` connection.",
+                        field.name
+                    ));
+                    Value::Null
                 }
                 "nodes" => Value::Array(
                     page.items

@@ -38,8 +38,19 @@ fn influxd_binary() -> Option<PathBuf> {
         })
 }
 
-/// Starts a fresh influxd, or `None` (test skipped) when it is not installed.
+/// Starts a fresh influxd with the `tsi1` index the rendered InfluxDB runs, or `None` (test
+/// skipped) when it is not installed.
 pub async fn start() -> Option<InfluxServer> {
+    start_with_index("tsi1").await
+}
+
+/// [`start`] with the series index `index` (`inmem`, influxd's default, or `tsi1`).
+///
+/// InfluxDB 1.6's `inmem` index loses a series that was removed (`DROP SERIES`, or a
+/// `DELETE` of all its points) and written again as soon as another series of the same
+/// measurement is removed the same way; `tsi1` keeps it. A transform that rewrites two
+/// repositories of one database from their first day needs `tsi1`.
+async fn start_with_index(index: &str) -> Option<InfluxServer> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let Some(binary) = influxd_binary() else {
         if services_required() {
@@ -50,7 +61,7 @@ pub async fn start() -> Option<InfluxServer> {
     };
     let mut failures = Vec::new();
     for attempt in 1..=ATTEMPTS {
-        match start_once(&binary).await {
+        match start_once(&binary, index).await {
             Ok(server) => return Some(server),
             Err(why) => failures.push(format!("attempt {attempt}: {why}")),
         }
@@ -61,14 +72,14 @@ pub async fn start() -> Option<InfluxServer> {
     );
 }
 
-async fn start_once(binary: &std::path::Path) -> Result<InfluxServer, String> {
+async fn start_once(binary: &std::path::Path, index: &str) -> Result<InfluxServer, String> {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().display().to_string();
     let config = format!(
         "reporting-disabled = true\n\
          bind-address = \"127.0.0.1:0\"\n\
          [meta]\n  dir = \"{root}/meta\"\n\
-         [data]\n  dir = \"{root}/data\"\n  wal-dir = \"{root}/wal\"\n  query-log-enabled = false\n\
+         [data]\n  dir = \"{root}/data\"\n  wal-dir = \"{root}/wal\"\n  query-log-enabled = false\n  index-version = \"{index}\"\n\
          [http]\n  bind-address = \"127.0.0.1:0\"\n  log-enabled = false\n\
          [ifql]\n  enabled = false\n\
          [monitor]\n  store-enabled = false\n\
