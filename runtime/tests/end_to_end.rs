@@ -372,8 +372,31 @@ async fn github_to_mysql_to_influxdb_end_to_end() {
         .filter(|(_, p)| field(p, "event") == Some(1))
         .count() as i64;
     assert_eq!(opened, prs, "contributions counts every pull request once");
-    // Reviews reach the transform: approvals counted, and a review is a first response.
+    // It credits people: comments on pull requests (a deleted user's too, as the original
+    // did), but none by a bot, whether its login says so or only GitHub's user type does
+    // (`ci-helper`).
     let pool = mysql_async::Pool::new(db.as_str());
+    let (people_comments, typed_bot_comments): (i64, i64) = pool
+        .get_conn()
+        .await
+        .expect("MySQL")
+        .query_first(
+            "SELECT SUM(c.user NOT REGEXP '(?i)^(.*\\\\[bot\\\\]|k8s-.*)$'
+                        AND COALESCE(c.user_type, '') <> 'Bot'),
+                    SUM(c.user_type = 'Bot')
+               FROM comments c JOIN issues i ON i.repository = c.repository AND i.id = c.issue_id
+              WHERE i.is_pr",
+        )
+        .await
+        .expect("count")
+        .unwrap_or((0, 0));
+    let credited: i64 = contributions
+        .iter()
+        .filter_map(|(_, p)| field(p, "comment"))
+        .sum();
+    assert!(typed_bot_comments > 0, "the fake has comments by ci-helper");
+    assert_eq!(credited, people_comments, "comments by people only");
+    // Reviews reach the transform: approvals counted, and a review is a first response.
     let approved_sql: i64 = pool
         .get_conn()
         .await

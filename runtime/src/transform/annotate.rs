@@ -1,5 +1,6 @@
 //! What a row cannot say by itself, worked out once per item for every metric of a
-//! repository: whether the issue's author and the actor are bots (the config's `bots:`),
+//! repository: whether the issue's author and the actor are bots (GitHub's `user.type`,
+//! which the reader brings, or the config's `bots:`),
 //! and whether this is the item's first response.
 //!
 //! A first response is the first comment, review comment, review, `labeled` or `closed` on
@@ -42,11 +43,13 @@ impl Annotator {
 
     /// Sets the item's bot flags and its first-response mark.
     pub fn annotate(&mut self, item: &mut Item) {
-        item.author_is_bot = self.is_bot(&item.issue_user);
-        item.actor_is_bot = match item.actor.as_deref() {
-            Some(actor) => self.is_bot(actor),
-            None => false,
-        };
+        // Flags the reader set from GitHub's `user.type` stay; the patterns add to them.
+        item.author_is_bot = item.author_is_bot || self.is_bot(&item.issue_user);
+        item.actor_is_bot = item.actor_is_bot
+            || match item.actor.as_deref() {
+                Some(actor) => self.is_bot(actor),
+                None => false,
+            };
         let Some(responded) = self.responded.as_mut() else {
             return;
         };
@@ -118,6 +121,19 @@ mod tests {
             event(7, 11, issue, "closed", None, Some("frank")),
         ];
         assert_eq!(marks(items), vec![false, true, false]);
+    }
+
+    #[test]
+    fn githubs_bot_type_stays_whatever_the_login() {
+        let mut annotator = Annotator::new(&Bots::default(), true);
+        let mut item = comment(10, 1, PR, "ci-helper", "build passed");
+        item.actor_is_bot = true;
+        annotator.annotate(&mut item);
+        assert!(item.actor_is_bot);
+        assert!(
+            !item.marks.responded,
+            "a bot never gives the first response"
+        );
     }
 
     #[test]

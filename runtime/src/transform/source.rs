@@ -52,7 +52,8 @@ fn issues_sql(after: Option<Key>) -> String {
         after_condition("i.issue_created_at", "i.id", 0, None, after)
     });
     format!(
-        "SELECT {t}, 0, i.id, i.id, i.is_pr, i.user, 'opened', NULL, i.user, '', FALSE
+        "SELECT {t}, 0, i.id, i.id, i.is_pr, i.user, 'opened', NULL, i.user, '', FALSE,
+                COALESCE(i.user_type = 'Bot', FALSE), COALESCE(i.user_type = 'Bot', FALSE)
            FROM issues i
           WHERE i.repository = :repo{condition}
           ORDER BY i.issue_created_at, i.id",
@@ -71,7 +72,8 @@ fn events_sql(after: Option<Key>) -> String {
                 e.event = 'closed' AND i.is_pr AND NOT EXISTS (
                     SELECT 1 FROM issue_events m
                      WHERE m.repository = e.repository AND m.issue_id = e.issue_id
-                       AND m.event = 'merged' AND m.event_created_at = e.event_created_at)
+                       AND m.event = 'merged' AND m.event_created_at = e.event_created_at),
+                COALESCE(i.user_type = 'Bot', FALSE), COALESCE(e.actor_type = 'Bot', FALSE)
            FROM issue_events e
            STRAIGHT_JOIN issues i ON i.repository = e.repository AND i.id = e.issue_id
           WHERE e.repository = :repo AND e.event IN ({USEFUL_EVENTS}){condition}
@@ -93,7 +95,8 @@ fn comments_sql(after: Option<Key>, bodies: bool) -> String {
     let body = if bodies { "c.body" } else { "''" };
     format!(
         "SELECT {t}, IF(c.pull_request, 3, 2), c.id, c.issue_id, i.is_pr, i.user,
-                'commented', NULL, c.user, {body}, FALSE
+                'commented', NULL, c.user, {body}, FALSE,
+                COALESCE(i.user_type = 'Bot', FALSE), COALESCE(c.user_type = 'Bot', FALSE)
            FROM comments c
            STRAIGHT_JOIN issues i ON i.repository = c.repository AND i.id = c.issue_id
           WHERE c.repository = :repo{condition}
@@ -109,7 +112,7 @@ fn reviews_sql(after: Option<Key>) -> String {
     });
     format!(
         "SELECT {t}, 4, r.id, r.issue_id, i.is_pr, i.user, 'reviewed', LOWER(r.state), r.user,
-                '', FALSE
+                '', FALSE, COALESCE(i.user_type = 'Bot', FALSE), COALESCE(r.user_type = 'Bot', FALSE)
            FROM reviews r
            STRAIGHT_JOIN issues i ON i.repository = r.repository AND i.id = r.issue_id
           WHERE r.repository = :repo AND r.submitted_at IS NOT NULL{condition}
@@ -286,8 +289,9 @@ fn decode(mut row: Row) -> Result<Item, DbError> {
             responded: false,
             unmerged: column(&mut row, 10)?,
         },
-        author_is_bot: false,
-        actor_is_bot: false,
+        // GitHub's own word (`user.type` Bot); the annotator adds the config's patterns.
+        author_is_bot: column(&mut row, 11)?,
+        actor_is_bot: column(&mut row, 12)?,
     })
 }
 
