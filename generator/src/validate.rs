@@ -2,6 +2,9 @@
 //! keys), then semantically (names that must compose into Kubernetes names, metric
 //! arguments parsed by the runtime's grammar, typed Prometheus config, cross references),
 //! and build the typed [`Config`]. Every problem in the file is reported, not only the first.
+//!
+//! Long because it is one walk over the document: each section's checks sit next to the
+//! model type they build, and splitting the walk would split the error positions from it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;

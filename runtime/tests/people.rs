@@ -9,6 +9,9 @@
 //! with Grafana's macros expanded. Each panel's rows must equal the same question answered
 //! in Rust over the generated rows, and no 30-day panel may scan `comments` or
 //! `issue_events` whole (EXPLAIN).
+//!
+//! Long because it holds an oracle: every panel's question answered again in plain Rust
+//! over the generated rows, which is what makes the panels' SQL checkable.
 
 mod support;
 

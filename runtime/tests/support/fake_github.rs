@@ -4,6 +4,9 @@
 //! secondary rate limit with Retry-After, malformed JSON, a connection dropped mid-body).
 //! It can also replay a recorded session (shared/reference/github-paginate-issues.json).
 //!
+//! Long because it is one server: routing, paging, ETags, faults and the data generator
+//! share its state; the GraphQL side lives apart in `fake_graphql.rs`.
+//!
 //! A small hand-written HTTP/1.1 server on tokio: no framework, full control over the bytes
 //! (a fault can cut a body in the middle). `POST /graphql` answers GraphQL queries over the
 //! same data (see `fake_graphql.rs`), with its own points budget and faults.
