@@ -4,8 +4,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::read::Span;
-
 /// A 1-based line and column in the config file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Position {
@@ -13,6 +11,17 @@ pub struct Position {
     pub line: u32,
     /// 1-based column.
     pub column: u32,
+}
+
+/// Where a value sits in the file: the place it is written and, for aliased content, the
+/// place the alias that brought it here is written. (Here, beside [`Position`], so that
+/// `read` depends on `diagnostics` and not the other way round.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Where the text is (inside the anchor for aliased content).
+    pub defined: Position,
+    /// Where it is used; differs from `defined` only through an alias or merge key.
+    pub used: Position,
 }
 
 /// How bad a diagnostic is: errors stop the run, warnings do not.

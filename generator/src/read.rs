@@ -11,17 +11,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use serde_saphyr::Spanned;
 
+pub use crate::diagnostics::Span;
 use crate::diagnostics::{Diagnostic, Position};
-
-/// Where a value sits in the file: the place it is written and, for aliased content, the
-/// place the alias that brought it here is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
-    /// Where the text is (inside the anchor for aliased content).
-    pub defined: Position,
-    /// Where it is used; differs from `defined` only through an alias or merge key.
-    pub used: Position,
-}
 
 /// A parsed config file: its JSON value and the position of every key and value.
 #[derive(Debug)]

@@ -4,7 +4,6 @@
 //! put a password on a command line (where `ps` would show it).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -235,15 +234,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("invalid duration {text:?} (examples: 30s, 5m, 1h)"));
     }
     Ok(Duration::from_secs(total))
-}
-
-/// Runs the chosen mode; the exit code follows DESIGN.md (2 = could not run).
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match &cli.mode {
-        Mode::Fetcher(args) => crate::fetcher::run(&cli, args).await,
-        Mode::Transform(args) => crate::transform::run(&cli, args).await,
-        Mode::TokenCounter(args) => crate::token_counter::run(&cli, args).await,
-    }
 }
 
 #[cfg(test)]

@@ -95,3 +95,11 @@ impl GithubError {
         )
     }
 }
+
+/// Every GraphQL query the fetcher can send, for the test that validates them against
+/// GitHub's published schema.
+pub fn all_queries() -> Vec<queries::QueryText> {
+    let mut all = queries::queries();
+    all.extend(census::queries());
+    all
+}

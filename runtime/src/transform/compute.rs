@@ -12,7 +12,11 @@ use velodrome_model::bots::Bots;
 use velodrome_model::metric::{EventMatcher, MetricSpec};
 
 use super::annotate::Annotator;
-use super::engine::{Item, Kind, MetricEngine, Point};
+use velodrome_model::metric::Plugin;
+
+use super::count::CountEngine;
+use super::duration::DurationEngine;
+use super::engine::{Item, Kind, Point, Relevance};
 
 /// The most distinct event descriptions routed by bit set; past that, every engine sees
 /// every item (correct, only slower).
@@ -212,6 +216,65 @@ impl Computation {
             result?;
         }
         Ok(())
+    }
+}
+
+/// One metric's running computation over one repository's stream.
+#[derive(Debug, Clone)]
+pub enum MetricEngine {
+    /// A `count` metric (boxed, as both: engines are large and live in a Vec).
+    Count(Box<CountEngine>),
+    /// A `duration` metric.
+    Duration(Box<DurationEngine>),
+}
+
+impl MetricEngine {
+    /// A fresh computation of `spec`.
+    pub fn new(spec: &MetricSpec) -> Self {
+        match spec.plugin() {
+            Plugin::Count(count) => Self::Count(Box::new(CountEngine::new(
+                count,
+                spec.filter(),
+                spec.slices(),
+            ))),
+            Plugin::Duration(duration) => Self::Duration(Box::new(DurationEngine::new(
+                duration,
+                spec.filter(),
+                spec.slices(),
+            ))),
+        }
+    }
+
+    /// Whether the metric needs comment bodies (the reader skips them otherwise).
+    pub fn reads_bodies(&self) -> bool {
+        match self {
+            Self::Count(engine) => engine.reads_bodies(),
+            Self::Duration(_) => false,
+        }
+    }
+
+    /// Which items can change the metric's output.
+    pub(crate) fn relevance(&self) -> Relevance {
+        match self {
+            Self::Count(engine) => engine.relevance(),
+            Self::Duration(engine) => engine.relevance(),
+        }
+    }
+
+    /// Issues with per-issue state (memory accounting for benchmarks).
+    pub fn tracked_issues(&self) -> usize {
+        match self {
+            Self::Count(engine) => engine.tracked_issues(),
+            Self::Duration(engine) => engine.tracked_issues(),
+        }
+    }
+
+    /// Processes one item (items must come in key order) and appends its points.
+    pub fn receive(&mut self, item: &Item, out: &mut Vec<Point>) {
+        match self {
+            Self::Count(engine) => engine.receive(item, out),
+            Self::Duration(engine) => engine.receive(item, out),
+        }
     }
 }
 

@@ -198,7 +198,7 @@ impl CountEngine {
 mod tests {
     use velodrome_model::metric::MetricSpec;
 
-    use super::super::engine::MetricEngine;
+    use super::super::compute::MetricEngine;
     use super::super::engine::tests::{comment, event, opened};
     use super::super::state::StateValues;
     use super::*;

@@ -110,8 +110,9 @@ impl DurationEngine {
 mod tests {
     use velodrome_model::metric::{Marks, MetricSpec};
 
+    use super::super::compute::MetricEngine;
+    use super::super::engine::Item;
     use super::super::engine::tests::{comment, event, opened};
-    use super::super::engine::{Item, MetricEngine};
     use super::*;
 
     const S: i64 = 1_000_000_000;

@@ -3,7 +3,7 @@
 //! The reader puts a repository's issues, events and comments in one deterministic order
 //! (time, then opened < event < comment, then id: see [`Key`]); [`super::annotate`] adds
 //! what a row cannot tell by itself (bots, first responses); then each metric's engine, one
-//! per plugin ([`super::count`], [`super::duration`]), turns items into points:
+//! per plugin (`count`, `duration`), turns items into points:
 //!
 //! - `opened` is an item of its own at the issue's creation time (the original's FakeOpen,
 //!   fixed: it no longer waits for the next real event);
@@ -12,10 +12,8 @@
 //!   nanoseconds, moved forward by 1 ns past the previous point when needed ([`Stamp`]), so
 //!   the first point of a second keeps exactly the timestamp the original wrote.
 
-use velodrome_model::metric::{EventMatcher, ItemFilter, Marks, MetricSpec, Plugin};
+use velodrome_model::metric::{EventMatcher, ItemFilter, Marks};
 
-use super::count::CountEngine;
-use super::duration::DurationEngine;
 use super::state::StateValues;
 
 /// Where an item comes from (see [`Key`] for how kinds order items of one second).
@@ -149,8 +147,11 @@ pub struct Point {
     /// The `author` string field, with `--log-author`.
     pub author: Option<String>,
     /// The values of the metric's `--by-label` family tags, in family order.
-    pub slice: Option<super::labels::SliceKey>,
+    pub slice: Option<SliceKey>,
 }
+
+/// The tag values of one series of a sliced metric (`--by-label`), in family order.
+pub type SliceKey = std::sync::Arc<[String]>;
 
 /// Unique timestamps for the points of one metric: a point's second in nanoseconds, or
 /// 1 ns after the previous point when that is later.
@@ -237,65 +238,6 @@ pub(crate) struct Relevance {
     pub comments: bool,
     /// Every item matters.
     pub everything: bool,
-}
-
-/// One metric's running computation over one repository's stream.
-#[derive(Debug, Clone)]
-pub enum MetricEngine {
-    /// A `count` metric (boxed, as both: engines are large and live in a Vec).
-    Count(Box<CountEngine>),
-    /// A `duration` metric.
-    Duration(Box<DurationEngine>),
-}
-
-impl MetricEngine {
-    /// A fresh computation of `spec`.
-    pub fn new(spec: &MetricSpec) -> Self {
-        match spec.plugin() {
-            Plugin::Count(count) => Self::Count(Box::new(CountEngine::new(
-                count,
-                spec.filter(),
-                spec.slices(),
-            ))),
-            Plugin::Duration(duration) => Self::Duration(Box::new(DurationEngine::new(
-                duration,
-                spec.filter(),
-                spec.slices(),
-            ))),
-        }
-    }
-
-    /// Whether the metric needs comment bodies (the reader skips them otherwise).
-    pub fn reads_bodies(&self) -> bool {
-        match self {
-            Self::Count(engine) => engine.reads_bodies(),
-            Self::Duration(_) => false,
-        }
-    }
-
-    /// Which items can change the metric's output.
-    pub(crate) fn relevance(&self) -> Relevance {
-        match self {
-            Self::Count(engine) => engine.relevance(),
-            Self::Duration(engine) => engine.relevance(),
-        }
-    }
-
-    /// Issues with per-issue state (memory accounting for benchmarks).
-    pub fn tracked_issues(&self) -> usize {
-        match self {
-            Self::Count(engine) => engine.tracked_issues(),
-            Self::Duration(engine) => engine.tracked_issues(),
-        }
-    }
-
-    /// Processes one item (items must come in key order) and appends its points.
-    pub fn receive(&mut self, item: &Item, out: &mut Vec<Point>) {
-        match self {
-            Self::Count(engine) => engine.receive(item, out),
-            Self::Duration(engine) => engine.receive(item, out),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -2,15 +2,11 @@
 //! followed through `labeled` and `unlabeled` events, and the tag values a point of that
 //! item carries: one combination per point, so an item in two SIGs counts in each.
 
-use std::sync::Arc;
-
 use velodrome_model::metric::{Family, NO_LABEL};
 
 use super::engine::Item;
+pub use super::engine::SliceKey;
 use super::issues::IssueTable;
-
-/// The tag values of one series, in family order.
-pub type SliceKey = Arc<[String]>;
 
 /// The current family labels of every item of one repository.
 #[derive(Debug, Clone)]

@@ -303,8 +303,9 @@ impl SeriesState {
 mod tests {
     use velodrome_model::metric::MetricSpec;
 
+    use super::super::compute::MetricEngine;
     use super::super::engine::tests::{comment, event, opened};
-    use super::super::engine::{MetricEngine, Point, Values};
+    use super::super::engine::{Point, Values};
     use super::*;
 
     const DAY: i64 = 86_400;
