@@ -124,7 +124,7 @@ fn panel(
 /// Places panels top to bottom: each [`Grid::row`] of one or two panels is 8 units high and
 /// splits the 24 columns; ids follow placement order.
 #[derive(Default)]
-struct Grid {
+pub(super) struct Grid {
     panels: Vec<Value>,
     y: u32,
 }
@@ -152,6 +152,17 @@ impl Grid {
             self.panels.push(panel);
         }
         self.y += 8;
+    }
+
+    /// One row of panels `h` units high sharing the 24 columns equally.
+    fn spread(&mut self, h: u32, panels: Vec<Value>) {
+        let width = 24 / u32::try_from(panels.len().max(1)).unwrap_or(1);
+        for (column, mut panel) in (0u32..).zip(panels) {
+            panel["id"] = json!(self.panels.len() + 1);
+            panel["gridPos"] = json!({"h": h, "w": width, "x": column * width, "y": self.y});
+            self.panels.push(panel);
+        }
+        self.y += h;
     }
 
     /// Panels two to a row, in order.

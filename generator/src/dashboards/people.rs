@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use velodrome_model::bots::Bots;
 use velodrome_model::names::RepoName;
 
+use super::Grid;
 use crate::mirror;
 use crate::model::Project;
 
@@ -101,17 +102,17 @@ pub fn dashboard(project: &Project, bots: &Bots, github_api_url: &str, reviews: 
         .map(|r| r.name.clone())
         .collect();
     let scope = Scope::new(&repositories, bots, github_api_url, reviews);
-    let mut layout = Layout::default();
+    let mut layout = Grid::default();
     layout.section("People");
-    layout.row(10, vec![pr_authors(&scope), commenters(&scope)]);
-    layout.row(10, vec![reviewers(&scope), mergers(&scope)]);
-    layout.row(
+    layout.spread(10, vec![pr_authors(&scope), commenters(&scope)]);
+    layout.spread(10, vec![reviewers(&scope), mergers(&scope)]);
+    layout.spread(
         9,
         vec![new_contributors(&scope), newest_contributors(&scope)],
     );
     layout.section("Backlog");
-    layout.row(12, vec![oldest(&scope, true)]);
-    layout.row(12, vec![oldest(&scope, false)]);
+    layout.spread(12, vec![oldest(&scope, true)]);
+    layout.spread(12, vec![oldest(&scope, false)]);
     json!({
         "uid": "velodrome-people",
         "title": format!("{}: people and backlog", project.name),
@@ -128,39 +129,6 @@ pub fn dashboard(project: &Project, bots: &Bots, github_api_url: &str, reviews: 
         "annotations": {"list": []},
         "panels": layout.panels,
     })
-}
-
-/// Places panels top to bottom, side by side within a row, with ids in placement order.
-#[derive(Default)]
-struct Layout {
-    panels: Vec<Value>,
-    y: u32,
-}
-
-impl Layout {
-    fn section(&mut self, title: &str) {
-        let id = self.panels.len() + 1;
-        self.panels.push(json!({
-            "id": id,
-            "type": "row",
-            "title": title,
-            "collapsed": false,
-            "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y},
-            "panels": [],
-        }));
-        self.y += 1;
-    }
-
-    /// Panels of height `h` sharing the 24 columns.
-    fn row(&mut self, h: u32, panels: Vec<Value>) {
-        let width = 24 / u32::try_from(panels.len().max(1)).unwrap_or(1);
-        for (column, mut panel) in (0u32..).zip(panels) {
-            panel["id"] = json!(self.panels.len() + 1);
-            panel["gridPos"] = json!({"h": h, "w": width, "x": column * width, "y": self.y});
-            self.panels.push(panel);
-        }
-        self.y += h;
-    }
 }
 
 fn datasource() -> Value {
