@@ -195,16 +195,7 @@ impl StateTracker {
         marks: Marks,
         time: i64,
     ) -> Option<StateValues> {
-        // An event no item can match changes nothing; skip it before the map lookup. (A
-        // state that starts active must still be created on the issue's first event: from
-        // then on it is counted.)
-        if !self.starts_active
-            && !self
-                .matchers
-                .list
-                .iter()
-                .any(|m| m.matches(event, label, marks))
-        {
+        if !self.concerns(event, label, marks) {
             return None;
         }
         if self.issues.get(issue).is_none() {
@@ -264,13 +255,7 @@ impl StateTracker {
     /// An issue seen for the first time is created (active at once when the description
     /// starts active), as in [`StateTracker::receive`].
     pub fn step(&mut self, issue: i64, event: &str, label: &str, marks: Marks) -> bool {
-        if !self.starts_active
-            && !self
-                .matchers
-                .list
-                .iter()
-                .any(|m| m.matches(event, label, marks))
-        {
+        if !self.concerns(event, label, marks) {
             return false;
         }
         if self.issues.get(issue).is_none() {
@@ -292,6 +277,18 @@ impl StateTracker {
             ),
             None => false,
         }
+    }
+
+    /// Whether an event can change anything: one an item matches, or any event at all for
+    /// a state that starts active (it is created at the issue's first event, and counted
+    /// from then on). The rest is skipped before the map lookup.
+    fn concerns(&self, event: &str, label: &str, marks: Marks) -> bool {
+        self.starts_active
+            || self
+                .matchers
+                .list
+                .iter()
+                .any(|m| m.matches(event, label, marks))
     }
 
     /// Whether the description is active before any event (made only of `!x` items).
