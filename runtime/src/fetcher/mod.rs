@@ -7,6 +7,7 @@
 //! (`writer`), and the reconciliation sweep (`reconcile`, `reread`) repairs what the
 //! sources cannot see: deletions and transfers.
 
+mod batch;
 mod boundary;
 mod feed;
 pub mod health;

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use mysql_async::Value;
 use mysql_async::prelude::Queryable;
 
+use super::batch::{AfterTimeout, BatchSize};
 use super::reread::Reread;
 use super::sync::{RepoSync, RoundStats, SyncError};
 use crate::db::replace::{self, Change, Stored};
@@ -42,9 +43,6 @@ use crate::progress::Progress;
 fn past(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
 }
-
-/// Good answers in a row after which a halved page doubles again.
-const GROW_AFTER: u32 = 3;
 
 /// Marked issues read per selection from MySQL.
 const REREAD_BATCH: usize = 100;
@@ -297,36 +295,31 @@ impl RepoSync {
         };
         let text = census::query(kind);
         let names = stored_event_names(kind == Kind::PullRequests);
-        let limit = page_limit();
-        let (mut size, mut streak, mut timeouts) = (limit, 0u32, 0u32);
+        let mut size = BatchSize::new(page_limit());
         let mut progress = Progress::start(format!("{} {}", self.key, kind.name()));
         let mut done = 0u64;
         loop {
             self.check_stop()?;
-            let vars = census::variables(kind, owner, name, size, sweep.after.as_deref());
+            let vars = census::variables(kind, owner, name, size.get(), sweep.after.as_deref());
             let answer = match self.client.graphql(kind.name(), &text, &vars).await {
                 Ok(answer) => answer,
                 Err(GithubError::GraphqlTimeout { query, why }) => {
-                    streak = 0;
-                    timeouts += 1;
-                    if size > 1 {
-                        size = (size / 2).max(1);
-                        tracing::warn!(repository = %self.key, query, reason = %why, page = size, "GraphQL query timed out; halving the page");
-                    } else if timeouts > self.client.config.max_attempts {
-                        return Err(GithubError::GraphqlTimeout { query, why }.into());
-                    } else {
-                        self.pause(self.client.backoff(timeouts)).await?;
+                    match size.timed_out(size.get(), self.client.config.max_attempts) {
+                        AfterTimeout::Halved(smaller) => {
+                            tracing::warn!(repository = %self.key, query, reason = %why, page = smaller, "GraphQL query timed out; halving the page");
+                        }
+                        AfterTimeout::Retry(attempt) => {
+                            self.pause(self.client.backoff(attempt)).await?;
+                        }
+                        AfterTimeout::GiveUp => {
+                            return Err(GithubError::GraphqlTimeout { query, why }.into());
+                        }
                     }
                     continue;
                 }
                 Err(err) => return Err(err.into()),
             };
-            timeouts = 0;
-            streak += 1;
-            if streak >= GROW_AFTER && size < limit {
-                size = (size * 2).min(limit);
-                streak = 0;
-            }
+            size.answered();
             if let Some(missing) = answer.not_found.first() {
                 return Err(GithubError::Graphql {
                     query: kind.name().into(),

@@ -18,6 +18,7 @@ use std::collections::{HashMap, VecDeque};
 
 use mysql_async::prelude::Queryable;
 
+use super::batch::{AfterTimeout, BatchSize};
 use super::sync::{RepoSync, RoundStats, SyncError};
 use super::writer::{PageWrite, QueueOp, Writer};
 use crate::db::tables::{EventRow, ReviewRow};
@@ -25,9 +26,6 @@ use crate::github::GithubError;
 use crate::github::node_id;
 use crate::github::queries::{self, Connection, Family, IssueNode, Item, MAX_BATCH};
 use crate::progress::Progress;
-
-/// Good answers in a row after which a halved batch doubles again.
-const GROW_AFTER: u32 = 3;
 
 /// Largest batch: [`MAX_BATCH`], or less with `VELODROME_GRAPHQL_BATCH` (tests use it to
 /// spread a small backfill over many queries).
@@ -218,8 +216,7 @@ impl RepoSync {
         stats: &mut RoundStats,
         writer: &mut Writer,
     ) -> Result<(), SyncError> {
-        let limit = batch_limit();
-        let (mut size, mut streak, mut timeouts) = (limit, 0u32, 0u32);
+        let mut size = BatchSize::new(batch_limit());
         let total = pending.len() as f64;
         let (mut finished, mut items) = (0u64, 0u64);
         let mut progress = Progress::start(format!("{} {}", self.key, family.name()));
@@ -229,7 +226,7 @@ impl RepoSync {
         };
         while !pending.is_empty() {
             self.check_stop()?;
-            let take = size.min(pending.len());
+            let take = size.get().min(pending.len());
             let batch: Vec<Pending> = pending.drain(..take).collect();
             let ids: Vec<(String, Option<String>)> = batch
                 .iter()
@@ -243,27 +240,23 @@ impl RepoSync {
                     for p in batch.into_iter().rev() {
                         pending.push_front(p);
                     }
-                    streak = 0;
-                    timeouts += 1;
-                    if take > 1 {
-                        size = (take / 2).max(1);
-                        tracing::warn!(repository = %self.key, query, reason = %why, batch = size, "GraphQL query timed out; halving the batch");
-                    } else if timeouts > self.client.config.max_attempts {
-                        return Err(GithubError::GraphqlTimeout { query, why }.into());
-                    } else {
-                        tracing::warn!(repository = %self.key, query, reason = %why, "GraphQL query of one item timed out; sending it again");
-                        self.pause(self.client.backoff(timeouts)).await?;
+                    match size.timed_out(take, self.client.config.max_attempts) {
+                        AfterTimeout::Halved(smaller) => {
+                            tracing::warn!(repository = %self.key, query, reason = %why, batch = smaller, "GraphQL query timed out; halving the batch");
+                        }
+                        AfterTimeout::Retry(attempt) => {
+                            tracing::warn!(repository = %self.key, query, reason = %why, "GraphQL query of one item timed out; sending it again");
+                            self.pause(self.client.backoff(attempt)).await?;
+                        }
+                        AfterTimeout::GiveUp => {
+                            return Err(GithubError::GraphqlTimeout { query, why }.into());
+                        }
                     }
                     continue;
                 }
                 Err(err) => return Err(err.into()),
             };
-            timeouts = 0;
-            streak += 1;
-            if streak >= GROW_AFTER && size < limit {
-                size = (size * 2).min(limit);
-                streak = 0;
-            }
+            size.answered();
             let missing: HashMap<&str, &str> = answer
                 .not_found
                 .iter()
