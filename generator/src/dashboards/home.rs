@@ -32,7 +32,7 @@ pub(super) fn home(project: &Project, metrics: &[&Metric]) -> Value {
 /// The tags a metric's series are told apart by: the repository and its `--by-label`
 /// families, as a GROUP BY list (`, "repository", "sig"`) and as an alias
 /// (`$tag_repository $tag_sig`).
-fn series_tags(metric: &Metric) -> (String, String) {
+pub(super) fn series_tags(metric: &Metric) -> (String, String) {
     let families: Vec<&str> = metric
         .spec
         .slices()
@@ -47,6 +47,17 @@ fn series_tags(metric: &Metric) -> (String, String) {
         alias.push_str(&format!(" $tag_{tag}"));
     }
     (group, alias)
+}
+
+/// A state metric's `select` at the end of each day, per series (repository and slices),
+/// carried forward over days without a point.
+pub(super) fn daily(metric: &Metric, select: &str) -> String {
+    let (group, _) = series_tags(metric);
+    format!(
+        "SELECT {select} FROM {} WHERE {} GROUP BY time(1d){group} fill(previous)",
+        ident(&metric.name),
+        repo_filter()
+    )
 }
 
 /// The panels that chart one metric, according to the fields its spec writes.
@@ -123,12 +134,8 @@ pub(super) fn counter_panels(metric: &Metric, spec: &CountSpec) -> Vec<Value> {
 
 /// How many items are in a metric's state, day by day.
 pub(super) fn state_count_panel(metric: &Metric) -> Value {
-    let (group, alias) = series_tags(metric);
-    let count = format!(
-        "SELECT last(\"count\") FROM {} WHERE {} GROUP BY time(1d){group} fill(previous)",
-        ident(&metric.name),
-        repo_filter()
-    );
+    let (_, alias) = series_tags(metric);
+    let count = daily(metric, "last(\"count\")");
     panel(
         &format!("{}: how many", metric.name),
         "Items in the state, at the end of each day.",
@@ -141,20 +148,21 @@ pub(super) fn state_count_panel(metric: &Metric) -> Value {
 
 /// How long the items in a metric's state have been there: mean and percentiles, in days.
 pub(super) fn state_age_panel(metric: &Metric, spec: &CountSpec) -> Value {
-    let m = ident(&metric.name);
-    let (group, alias) = series_tags(metric);
+    let (_, alias) = series_tags(metric);
     let mut ages = vec![target(
         "A",
         GITHUB_DS,
-        format!(
-            "SELECT last(\"sum\") / last(\"count\") / 1440 FROM {m} WHERE {} GROUP BY time(1d){group} fill(previous)",
-            repo_filter()
-        ),
+        daily(metric, "last(\"sum\") / last(\"count\") / 1440"),
         &format!("{alias} mean"),
     )];
     for (i, p) in spec.percentiles().iter().enumerate() {
         let field = ident(&format!("{p}%"));
-        ages.push(target(&ref_id(i + 1), GITHUB_DS, format!("SELECT last({field}) / {NANOS_PER_DAY} FROM {m} WHERE {} GROUP BY time(1d){group} fill(previous)", repo_filter()), &format!("{alias} p{p}")));
+        ages.push(target(
+            &ref_id(i + 1),
+            GITHUB_DS,
+            daily(metric, &format!("last({field}) / {NANOS_PER_DAY}")),
+            &format!("{alias} p{p}"),
+        ));
     }
     panel(
         &format!("{}: age in days", metric.name),
@@ -172,7 +180,7 @@ pub(super) fn state_bucket_panel(metric: &Metric, spec: &CountSpec) -> Option<Va
     if fields.is_empty() {
         return None;
     }
-    let (group, alias) = series_tags(metric);
+    let (_, alias) = series_tags(metric);
     let targets = fields
         .iter()
         .enumerate()
@@ -180,12 +188,7 @@ pub(super) fn state_bucket_panel(metric: &Metric, spec: &CountSpec) -> Option<Va
             target(
                 &ref_id(i),
                 GITHUB_DS,
-                format!(
-                    "SELECT last({}) FROM {} WHERE {} GROUP BY time(1d){group} fill(previous)",
-                    ident(field),
-                    ident(&metric.name),
-                    repo_filter()
-                ),
+                daily(metric, &format!("last({})", ident(field))),
                 &format!(
                     "{alias} {}",
                     field.trim_start_matches("age_").replace('_', " ")
@@ -206,12 +209,8 @@ pub(super) fn state_bucket_panel(metric: &Metric, spec: &CountSpec) -> Option<Va
 /// How many items of the state nobody but their author (or a bot) has touched lately.
 pub(super) fn state_inactive_panel(metric: &Metric, spec: &CountSpec) -> Option<Value> {
     let limit = spec.inactive()?;
-    let (group, alias) = series_tags(metric);
-    let query = format!(
-        "SELECT last(\"inactive\") FROM {} WHERE {} GROUP BY time(1d){group} fill(previous)",
-        ident(&metric.name),
-        repo_filter()
-    );
+    let (_, alias) = series_tags(metric);
+    let query = daily(metric, "last(\"inactive\")");
     Some(panel(
         &format!("{}: without attention", metric.name),
         &format!(

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use velodrome_model::metric::{CountSpec, DurationSpec, EventMatcher, Plugin};
 
 use super::home::{
-    NANOS_PER_DAY, counter_panels, duration_panel, phrase, state_age_panel, state_bucket_panel,
-    state_count_panel, state_inactive_panel,
+    NANOS_PER_DAY, counter_panels, daily, duration_panel, phrase, series_tags, state_age_panel,
+    state_bucket_panel, state_count_panel, state_inactive_panel,
 };
 use super::{GITHUB_DS, Grid, dashboard, ident, panel, ref_id, repo_filter, target};
 use crate::model::{Metric, Project};
@@ -187,8 +187,8 @@ fn panels(items: Items, metrics: &[&Metric]) -> Option<Vec<Value>> {
 /// The age of the items that started a duration and have not finished it, in seconds
 /// like the duration beside it.
 fn waiting_panel(metric: &Metric, state: &CountSpec, duration: &DurationSpec) -> Value {
-    let m = ident(&metric.name);
-    let seconds_per_ns = NANOS_PER_DAY / 86_400;
+    let ns_per_second = NANOS_PER_DAY / 86_400;
+    let (_, alias) = series_tags(metric);
     let mut targets: Vec<Value> = state
         .percentiles()
         .iter()
@@ -197,12 +197,11 @@ fn waiting_panel(metric: &Metric, state: &CountSpec, duration: &DurationSpec) ->
             target(
                 &ref_id(i),
                 GITHUB_DS,
-                format!(
-                    "SELECT last({}) / {seconds_per_ns} FROM {m} WHERE {} GROUP BY time(1d), \"repository\" fill(previous)",
-                    ident(&format!("{p}%")),
-                    repo_filter()
+                daily(
+                    metric,
+                    &format!("last({}) / {ns_per_second}", ident(&format!("{p}%"))),
                 ),
-                &format!("$tag_repository p{p}"),
+                &format!("{alias} p{p}"),
             )
         })
         .collect();
@@ -210,11 +209,8 @@ fn waiting_panel(metric: &Metric, state: &CountSpec, duration: &DurationSpec) ->
         targets.push(target(
             "A",
             GITHUB_DS,
-            format!(
-                "SELECT last(\"sum\") * 60 / last(\"count\") FROM {m} WHERE {} GROUP BY time(1d), \"repository\" fill(previous)",
-                repo_filter()
-            ),
-            "$tag_repository mean",
+            daily(metric, "last(\"sum\") * 60 / last(\"count\")"),
+            &format!("{alias} mean"),
         ));
     }
     panel(
