@@ -12,14 +12,9 @@ use support::fake_github::{
     FakeComment, FakeEvent, FakeGithub, FakeRepo, Logged, Mirror, Sizes, generate,
 };
 use support::mysql::fresh_database;
+use support::process::Run;
 
 const TOKEN: &str = "ghp_TESTtoken0123456789secretVALUE";
-
-/// Exit status and stderr of one `velodrome fetcher --once`.
-struct Run {
-    code: Option<i32>,
-    stderr: String,
-}
 
 async fn fetch_once(
     fake: &FakeGithub,
@@ -55,20 +50,7 @@ async fn fetch_once_with(
         .env("VELODROME_LOG", log)
         .env_remove("RUST_LOG")
         .envs(env.iter().copied());
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("run velodrome");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !stderr.contains(TOKEN),
-        "the token leaked into the log:\n{stderr}"
-    );
-    assert!(!String::from_utf8_lossy(&out.stdout).contains(TOKEN));
-    Run {
-        code: out.status.code(),
-        stderr,
-    }
+    support::process::run_keeping(cmd, TOKEN).await
 }
 
 fn token_file(dir: &tempfile::TempDir) -> std::path::PathBuf {

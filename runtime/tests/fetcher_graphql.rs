@@ -14,13 +14,9 @@ use support::fake_github::{
     issue_node_id,
 };
 use support::mysql::fresh_database;
+use support::process::Run;
 
 const TOKEN: &str = "ghp_GRAPHQLtoken0123456789secretVALUE";
-
-struct Run {
-    code: Option<i32>,
-    stderr: String,
-}
 
 async fn fetch_once(fake: &FakeGithub, db: &str, repo: &str, dir: &tempfile::TempDir) -> Run {
     let token = dir.path().join("token");
@@ -34,16 +30,7 @@ async fn fetch_once(fake: &FakeGithub, db: &str, repo: &str, dir: &tempfile::Tem
         .env("VELODROME_GITHUB_TIMEOUT_S", "10")
         .env("VELODROME_LOG", "info")
         .env_remove("RUST_LOG");
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("run velodrome");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains(TOKEN), "the token leaked:\n{stderr}");
-    Run {
-        code: out.status.code(),
-        stderr,
-    }
+    support::process::run_keeping(cmd, TOKEN).await
 }
 
 fn graphql(log: &[Logged]) -> Vec<&Logged> {

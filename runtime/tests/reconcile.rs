@@ -23,13 +23,9 @@ use support::fake_github::{
     FakeGithub, FakeIssue, FakeRepo, Logged, Mirror, Sizes, add_pr_reviews, generate,
 };
 use support::mysql::fresh_database;
+use support::process::Run;
 
 const TOKEN: &str = "ghp_SWEEPtoken0123456789secretVALUE";
-
-struct Run {
-    code: Option<i32>,
-    stderr: String,
-}
 
 fn fetcher(
     fake: &FakeGithub,
@@ -76,17 +72,8 @@ async fn fetch_once(
     dir: &Path,
     env: &[(&str, &str)],
 ) -> Run {
-    let mut cmd = fetcher(fake, db, repos, dir, env);
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("run velodrome");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains(TOKEN), "the token leaked:\n{stderr}");
-    Run {
-        code: out.status.code(),
-        stderr,
-    }
+    let cmd = fetcher(fake, db, repos, dir, env);
+    support::process::run_keeping(cmd, TOKEN).await
 }
 
 fn census(log: &[Logged]) -> Vec<&Logged> {

@@ -245,3 +245,30 @@ pub fn now_seconds() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+/// What a finished run left: its exit code and its log (stderr).
+pub struct Run {
+    /// The exit code (`None` when a signal ended it).
+    pub code: Option<i32>,
+    /// Everything it printed on stderr.
+    pub stderr: String,
+}
+
+/// Runs `cmd` to its end off the async runtime (the fakes it talks to live on it), and
+/// fails the test if `secret` (a token) appears in anything it printed.
+pub async fn run_keeping(mut cmd: std::process::Command, secret: &str) -> Run {
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run velodrome");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains(secret), "the token leaked:\n{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(secret),
+        "the token leaked on stdout"
+    );
+    Run {
+        code: out.status.code(),
+        stderr,
+    }
+}
