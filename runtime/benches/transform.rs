@@ -236,6 +236,20 @@ fn main() {
         .cloned()
         .collect();
     let before = peak_rss_kib().unwrap_or(0);
+    if std::env::args().any(|a| a == "--per-metric") {
+        for metric in &all {
+            run(&metric.0, std::slice::from_ref(metric), events, false);
+        }
+        return;
+    }
+    if std::env::args().any(|a| a == "--digest") {
+        println!("output digest: {:016x}", digest(&all, events));
+        return;
+    }
+    if std::env::args().any(|a| a == "--whole") {
+        run("whole set", &all, events, false);
+        return;
+    }
     for (set, specs) in [("count metrics", &counts), ("whole set", &all)] {
         for with_lines in [false, true] {
             run(set, specs, events, with_lines);
@@ -320,4 +334,49 @@ fn run(set: &str, specs: &[(String, MetricSpec, Shape)], events: usize, with_lin
         },
         computation.tracked_issues(),
     );
+}
+
+/// A hash of the whole set's line protocol, to check that a change to the engine left
+/// every point as it was (`--digest`, compared before and after the change).
+fn digest(specs: &[(String, MetricSpec, Shape)], events: usize) -> u64 {
+    fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
+        for b in bytes {
+            hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        hash
+    }
+    let bots = Bots::default();
+    let mut computation = Computation::new(specs.iter().map(|(_, s, _)| s), &bots);
+    let mut history = History {
+        rng: Rng(0x2545_f491_4f6c_dd1d),
+        issues: Vec::new(),
+        issue_target: events / 10,
+        events_left: events,
+        time: 1_400_000_000,
+        next_id: 0,
+    };
+    let mut items = Vec::with_capacity(10_000);
+    let mut batch = influx::Batch::new(influx::Precision::Nanoseconds, 5_000);
+    let mut hash = 0xcbf2_9ce4_8422_2325;
+    loop {
+        history.fill(&mut items, 10_000);
+        if items.is_empty() {
+            break;
+        }
+        for item in &mut items {
+            let written = computation.receive(item, |index, point| {
+                let (name, _, fields) = &specs[index];
+                add_point(&mut batch, name, "kubernetes/kubernetes", point, fields)?;
+                if batch.is_full() {
+                    hash = fnv(hash, batch.line_protocol().as_bytes());
+                    batch.clear();
+                }
+                Ok::<(), influx::InfluxError>(())
+            });
+            if let Err(err) = written {
+                panic!("{err}");
+            }
+        }
+    }
+    fnv(hash, batch.line_protocol().as_bytes())
 }

@@ -10,14 +10,14 @@
 use velodrome_model::bots::Bots;
 
 use super::engine::{Item, Kind};
-use super::issues::{FnvMap, IssueTable};
+use super::issues::{IssueTable, KeyMap};
 
 /// The annotation state of one repository's stream; kept between rounds like the engines.
 #[derive(Debug, Clone)]
 pub struct Annotator {
     bots: Bots,
     /// Bot verdicts by login: a handful of regexes once per person, not once per item.
-    verdicts: FnvMap<String, bool>,
+    verdicts: KeyMap<String, bool>,
     /// Items that have had their first response; `None` when no metric asks.
     responded: Option<IssueTable<()>>,
 }
@@ -27,7 +27,7 @@ impl Annotator {
     pub fn new(bots: &Bots, responses: bool) -> Self {
         Self {
             bots: bots.clone(),
-            verdicts: FnvMap::default(),
+            verdicts: KeyMap::default(),
             responded: responses.then(IssueTable::default),
         }
     }

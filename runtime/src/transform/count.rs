@@ -10,9 +10,9 @@
 //! - a comment is also the event `commented`, for `--event` and now for `--state` too;
 //! - points of one input come out in the original order: event, comments, state.
 
-use velodrome_model::metric::{CountSpec, EventMatcher, ItemFilter, Slices};
+use velodrome_model::metric::{CountSpec, EventMatcher, ItemFilter};
 
-use super::engine::{Audience, Item, Kind, Point, Relevance, Stamp, Values};
+use super::engine::{Audience, Item, Kind, Point, PointSlices, Relevance, Stamp, Values};
 use super::labels::{FamilyLabels, SliceKey};
 use super::series::SeriesState;
 use super::state::{StateTracker, StateValues};
@@ -37,7 +37,11 @@ pub struct CountEngine {
 impl CountEngine {
     /// A fresh computation of `spec` over the items `filter` lets through, sliced by
     /// `slices`.
-    pub fn new(spec: &CountSpec, filter: &ItemFilter, slices: &Slices) -> Self {
+    pub fn new(
+        spec: &CountSpec,
+        filter: &ItemFilter,
+        slices: &velodrome_model::metric::Slices,
+    ) -> Self {
         let people = spec.counts_people();
         let families = slices.families();
         let split =
@@ -58,7 +62,10 @@ impl CountEngine {
             },
             audience: Audience::new(filter, people, people),
             log_author: spec.logs_author(),
-            labels: (!families.is_empty()).then(|| FamilyLabels::new(families)),
+            // The series follow their own labels; these are for event and comment points.
+            labels: (!families.is_empty()
+                && (spec.event().is_some() || !spec.comments().is_empty()))
+            .then(|| FamilyLabels::new(families)),
             stamp: Stamp::default(),
             series_points: Vec::new(),
         }
@@ -155,11 +162,11 @@ impl CountEngine {
             .state
             .as_mut()
             .and_then(|state| state.receive(item.issue, &item.event, label, item.marks, time));
-        let slices: Vec<Option<SliceKey>> = match &self.labels {
+        let slices: PointSlices = match self.labels.as_mut() {
             Some(labels) if points.iter().any(Option::is_some) => {
                 labels.keys(item.issue).into_iter().map(Some).collect()
             }
-            _ => vec![None],
+            _ => smallvec::smallvec![None],
         };
         if let Some((values, author)) = points[0].take() {
             for slice in &slices {
@@ -232,8 +239,8 @@ mod tests {
         Values::State(StateValues {
             count,
             sum,
-            percentiles: percentiles.to_vec(),
-            buckets: Vec::new(),
+            percentiles: percentiles.into(),
+            buckets: Default::default(),
             inactive: None,
         })
     }

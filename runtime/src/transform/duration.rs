@@ -5,9 +5,9 @@
 //! people work), but bots' actions still count: on Prow repositories the `lgtm` and
 //! `approved` labels are applied by a bot on a person's command.
 
-use velodrome_model::metric::{DurationSpec, EventMatcher, ItemFilter, Slices};
+use velodrome_model::metric::{DurationSpec, EventMatcher, ItemFilter};
 
-use super::engine::{Audience, Item, Point, Relevance, Stamp, Values};
+use super::engine::{Audience, Item, Point, PointSlices, Relevance, Stamp, Values};
 use super::issues::IssueTable;
 use super::labels::FamilyLabels;
 
@@ -36,7 +36,11 @@ pub struct DurationEngine {
 
 impl DurationEngine {
     /// A fresh computation of `spec` over the items `filter` lets through.
-    pub fn new(spec: &DurationSpec, filter: &ItemFilter, slices: &Slices) -> Self {
+    pub fn new(
+        spec: &DurationSpec,
+        filter: &ItemFilter,
+        slices: &velodrome_model::metric::Slices,
+    ) -> Self {
         Self {
             from: spec.from().clone(),
             to: spec.to().clone(),
@@ -78,9 +82,9 @@ impl DurationEngine {
         let time = item.key.time;
         let clock = self.clocks.get(item.issue).copied();
         if stops && let Some(Clock::Running(start)) = clock {
-            let slices = match &self.labels {
+            let slices: PointSlices = match self.labels.as_mut() {
                 Some(labels) => labels.keys(item.issue).into_iter().map(Some).collect(),
-                None => vec![None],
+                None => smallvec::smallvec![None],
             };
             for slice in slices {
                 out.push(Point {

@@ -153,6 +153,10 @@ pub struct Point {
 /// The tag values of one series of a sliced metric (`--by-label`), in family order.
 pub type SliceKey = std::sync::Arc<[String]>;
 
+/// The series an event, comment or duration point goes to: one `None` when the metric is
+/// not sliced, kept inline so that case costs no allocation.
+pub(crate) type PointSlices = smallvec::SmallVec<[Option<SliceKey>; 1]>;
+
 /// Unique timestamps for the points of one metric: a point's second in nanoseconds, or
 /// 1 ns after the previous point when that is later.
 #[derive(Debug, Clone)]

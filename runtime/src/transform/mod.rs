@@ -46,6 +46,7 @@ mod health;
 mod issues;
 mod labels;
 mod output;
+mod rank;
 mod removals;
 mod series;
 mod source;

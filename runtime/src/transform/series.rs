@@ -15,97 +15,51 @@
 use velodrome_model::metric::{CountSpec, Family};
 
 use super::engine::{Item, Kind};
-use super::issues::{FnvMap, IssueTable};
-use super::labels::{FamilyLabels, SliceKey};
-use super::state::{FOREVER_MINUTES, FOREVER_NS, StateTracker, StateValues};
+use super::issues::IssueTable;
+use super::labels::{FamilyLabels, SeriesId, SeriesIds, SliceKey};
+use super::rank::{MinuteSum, SortedBag};
+use super::state::{FOREVER_NS, Fields, StateTracker, StateValues};
 
 /// An active issue: its start (`None`: active since the beginning of time) and the series
 /// it is counted in.
 #[derive(Debug, Clone)]
 struct Member {
     start: Option<i64>,
-    keys: Vec<SliceKey>,
+    series: SeriesIds,
 }
 
 /// The members of one series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Group {
-    /// Finite start times, ascending.
-    starts: Vec<i64>,
-    /// Members active since the beginning of time.
-    forever: i64,
-    /// Last attention of every member, ascending.
-    attention: Vec<i64>,
-    /// Σ floor(start / 60) and the histogram of start mod 60 over finite members: the sum
-    /// of whole minutes of age without a scan, as the plain state keeps it.
-    sum_div: i64,
-    rem_histogram: [i64; 60],
-}
-
-fn insert_sorted(list: &mut Vec<i64>, value: i64) {
-    let at = list.partition_point(|v| *v < value);
-    list.insert(at, value);
-}
-
-fn remove_sorted(list: &mut Vec<i64>, value: i64) {
-    let at = list.partition_point(|v| *v < value);
-    if list.get(at) == Some(&value) {
-        list.remove(at);
-    }
-}
-
-impl Default for Group {
-    fn default() -> Self {
-        Self {
-            starts: Vec::new(),
-            forever: 0,
-            attention: Vec::new(),
-            sum_div: 0,
-            rem_histogram: [0; 60],
-        }
-    }
+    /// Finite start times.
+    starts: SortedBag,
+    /// The sum of whole minutes of age, and the count with the members active since the
+    /// beginning of time.
+    minutes: MinuteSum,
+    /// Last attention of every member.
+    attention: SortedBag,
 }
 
 impl Group {
     fn add(&mut self, start: Option<i64>, attention: i64) {
-        match start {
-            Some(start) => {
-                insert_sorted(&mut self.starts, start);
-                self.sum_div += start.div_euclid(60);
-                self.rem_histogram[start.rem_euclid(60) as usize] += 1;
-            }
-            None => self.forever += 1,
+        if let Some(start) = start {
+            self.starts.insert(start);
         }
-        insert_sorted(&mut self.attention, attention);
+        self.minutes.add(start);
+        self.attention.insert(attention);
     }
 
     fn take(&mut self, start: Option<i64>, attention: i64) {
-        match start {
-            Some(start) => {
-                remove_sorted(&mut self.starts, start);
-                self.sum_div -= start.div_euclid(60);
-                self.rem_histogram[start.rem_euclid(60) as usize] -= 1;
-            }
-            None => self.forever -= 1,
+        if let Some(start) = start {
+            self.starts.remove(start);
         }
-        remove_sorted(&mut self.attention, attention);
+        self.minutes.remove(start);
+        self.attention.remove(attention);
     }
 
-    /// Σ floor((t - S) / 1 minute) over members.
-    fn sum_minutes(&self, time: i64) -> i64 {
-        let a = time.div_euclid(60);
-        let b = time.rem_euclid(60) as usize;
-        let later: i64 = self.rem_histogram[b + 1..].iter().sum();
-        self.starts.len() as i64 * a - self.sum_div - later + self.forever * FOREVER_MINUTES
-    }
-
-    fn is_empty(&self) -> bool {
-        self.starts.is_empty() && self.forever == 0
-    }
-
-    /// Members whose start is after `time`, i.e. younger than the cut.
+    /// Members whose start is after `cut`, i.e. younger than the cut.
     fn younger_than(&self, cut: i64) -> i64 {
-        (self.starts.len() - self.starts.partition_point(|s| *s <= cut)) as i64
+        (self.starts.len() - self.starts.count_at_most(cut)) as i64
     }
 }
 
@@ -119,9 +73,13 @@ pub struct SeriesState {
     inactive: Option<i64>,
     members: IssueTable<Member>,
     attention: IssueTable<i64>,
-    groups: FnvMap<SliceKey, Group>,
+    /// Every series seen, by the id the labels gave it (0 when not sliced); a series that
+    /// empties keeps its group (there are as many as label combinations, not items).
+    groups: Vec<Group>,
+    /// The tag values of the one series of a metric that is not sliced.
+    unsliced: SliceKey,
     /// Series the item being received touched (kept to reuse its allocation).
-    touched: Vec<SliceKey>,
+    touched: Vec<SeriesId>,
 }
 
 impl SeriesState {
@@ -136,7 +94,8 @@ impl SeriesState {
             inactive: spec.inactive(),
             members: IssueTable::default(),
             attention: IssueTable::default(),
-            groups: FnvMap::default(),
+            groups: Vec::new(),
+            unsliced: SliceKey::from(Vec::new()),
             touched: Vec::new(),
         })
     }
@@ -146,10 +105,24 @@ impl SeriesState {
         self.machine.tracked_issues()
     }
 
-    fn keys(&self, issue: i64) -> Vec<SliceKey> {
+    /// The series `issue` is counted in now, each with its group.
+    fn series_of(&mut self, issue: i64) -> SeriesIds {
+        let series = match self.labels.as_mut() {
+            Some(labels) => labels.series(issue),
+            None => smallvec::smallvec![0],
+        };
+        let needed = series.iter().max().map_or(0, |id| *id as usize + 1);
+        if self.groups.len() < needed {
+            self.groups.resize_with(needed, Group::default);
+        }
+        series
+    }
+
+    /// The tag values of series `id`.
+    fn key(&self, id: SeriesId) -> &SliceKey {
         match &self.labels {
-            Some(labels) => labels.keys(issue),
-            None => vec![SliceKey::from(Vec::new())],
+            Some(labels) => labels.key(id),
+            None => &self.unsliced,
         }
     }
 
@@ -157,37 +130,30 @@ impl SeriesState {
         self.attention.get(issue).copied().unwrap_or(fallback)
     }
 
-    fn join(&mut self, issue: i64, start: Option<i64>, time: i64, touched: &mut Vec<SliceKey>) {
-        let keys = self.keys(issue);
+    fn join(&mut self, issue: i64, start: Option<i64>, time: i64, touched: &mut Vec<SeriesId>) {
+        let series = self.series_of(issue);
         let attention = self.attention_of(issue, start.unwrap_or(time));
-        for key in &keys {
-            self.groups
-                .entry(key.clone())
-                .or_default()
-                .add(start, attention);
-            touched.push(key.clone());
+        for id in &series {
+            self.groups[*id as usize].add(start, attention);
         }
-        self.members.insert(issue, Member { start, keys });
+        touched.extend_from_slice(&series);
+        self.members.insert(issue, Member { start, series });
     }
 
-    fn leave(&mut self, issue: i64, time: i64, touched: &mut Vec<SliceKey>) {
+    fn leave(&mut self, issue: i64, time: i64, touched: &mut Vec<SeriesId>) {
         let Some(member) = self.members.remove(issue) else {
             return;
         };
         let attention = self.attention_of(issue, member.start.unwrap_or(time));
-        for key in member.keys {
-            if let Some(group) = self.groups.get_mut(&key) {
-                group.take(member.start, attention);
-                if group.is_empty() {
-                    self.groups.remove(&key);
-                }
-            }
-            touched.push(key);
+        for id in &member.series {
+            self.groups[*id as usize].take(member.start, attention);
         }
+        touched.extend_from_slice(&member.series);
     }
 
     /// Feeds one item (the caller has applied the metric's filters); appends a
-    /// (series, values) for every series the item changed.
+    /// (series, values) for every series the item changed, in the order of their tag
+    /// values.
     pub fn receive(
         &mut self,
         item: &Item,
@@ -208,14 +174,13 @@ impl SeriesState {
         if let Some(now) = attention {
             let before = self.attention.insert(issue, now);
             if let (Some(member), Some(before)) = (self.members.get(issue), before) {
-                for key in &member.keys {
-                    if let Some(group) = self.groups.get_mut(key) {
-                        remove_sorted(&mut group.attention, before);
-                        insert_sorted(&mut group.attention, now);
-                    }
-                    if self.inactive.is_some() {
-                        touched.push(key.clone());
-                    }
+                for id in &member.series {
+                    let group = &mut self.groups[*id as usize];
+                    group.attention.remove(before);
+                    group.attention.insert(now);
+                }
+                if self.inactive.is_some() {
+                    touched.extend_from_slice(&member.series);
                 }
             }
         }
@@ -241,25 +206,23 @@ impl SeriesState {
                 self.leave(issue, time, &mut touched);
             }
             if step && let Some(member) = self.members.get(issue) {
-                touched.extend(member.keys.iter().cloned());
+                touched.extend_from_slice(&member.series);
             }
         }
-        touched.sort();
+        touched.sort_unstable_by(|a, b| self.key(*a).cmp(self.key(*b)));
         touched.dedup();
-        for key in touched.drain(..) {
-            let values = self.values(&key, time);
-            out.push((key, values));
+        for id in touched.drain(..) {
+            let values = self.values(id, time);
+            out.push((self.key(id).clone(), values));
         }
         self.touched = touched;
     }
 
     /// The values of one series at `time`.
-    fn values(&self, key: &SliceKey, time: i64) -> StateValues {
-        let empty = Group::default();
-        let group = self.groups.get(key).unwrap_or(&empty);
-        let finite = group.starts.len() as i64;
-        let count = finite + group.forever;
-        let sum = group.sum_minutes(time);
+    fn values(&self, id: SeriesId, time: i64) -> StateValues {
+        let group = &self.groups[id as usize];
+        let finite = group.minutes.finite();
+        let count = group.minutes.count();
         let percentiles = self
             .percentiles
             .iter()
@@ -272,11 +235,14 @@ impl SeriesState {
                     return FOREVER_NS;
                 }
                 // Ages ascending = starts descending.
-                let start = group.starts[(finite - 1 - index) as usize];
+                let start = group
+                    .starts
+                    .nth((finite - 1 - index) as usize)
+                    .unwrap_or(time);
                 (time - start).saturating_mul(1_000_000_000)
             })
             .collect();
-        let mut buckets = Vec::with_capacity(self.buckets.len() + 1);
+        let mut buckets = Fields::new();
         let mut younger_before = 0;
         for limit in &self.buckets {
             let younger = group.younger_than(time - limit);
@@ -288,10 +254,10 @@ impl SeriesState {
         }
         let inactive = self
             .inactive
-            .map(|limit| group.attention.partition_point(|a| *a <= time - limit) as i64);
+            .map(|limit| group.attention.count_at_most(time - limit) as i64);
         StateValues {
             count,
-            sum,
+            sum: group.minutes.at(time),
             percentiles,
             buckets,
             inactive,
@@ -327,7 +293,7 @@ mod tests {
                     p.time_ns / 1_000_000_000,
                     p.slice.map(|s| s.to_vec()).unwrap_or_default(),
                     v.count,
-                    v.buckets,
+                    v.buckets.to_vec(),
                     v.inactive,
                 ),
                 other => panic!("a state point, not {other:?}"),

@@ -20,6 +20,7 @@
 use velodrome_model::metric::{EventMatcher, Marks, StateSpec};
 
 use super::issues::IssueTable;
+use super::rank::{Fenwick, MinuteSum};
 
 /// Age of an item active since the beginning of time, in nanoseconds: Go's saturated
 /// `time.Duration`, which the original wrote for such items.
@@ -135,6 +136,11 @@ enum Slot {
     At(u32),
 }
 
+/// A list of integer fields kept inline: most metrics ask for one to four percentiles or
+/// buckets, and a state point is written for most items, so a heap list cost two
+/// allocations per point.
+pub type Fields = smallvec::SmallVec<[i64; 5]>;
+
 /// What a state change reports: the fields of the point (spec 3.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateValues {
@@ -143,9 +149,9 @@ pub struct StateValues {
     /// Their total age in whole minutes.
     pub sum: i64,
     /// One value per requested percentile, in nanoseconds, in the requested order.
-    pub percentiles: Vec<i64>,
+    pub percentiles: Fields,
     /// Issues per `--age-buckets` bucket, youngest first (empty without the flag).
-    pub buckets: Vec<i64>,
+    pub buckets: Fields,
     /// Issues without attention for `--inactive` (`None` without the flag).
     pub inactive: Option<i64>,
 }
@@ -311,7 +317,7 @@ impl StateTracker {
                 .iter()
                 .map(|p| self.active.percentile_ns(time, *p))
                 .collect(),
-            buckets: Vec::new(),
+            buckets: Fields::new(),
             inactive: None,
         }
     }
@@ -351,31 +357,13 @@ impl StateTracker {
 
 /// Start times (seconds) of the active issues: count, sum of whole minutes and percentiles
 /// of ages without a scan. Starts must be inserted in non-decreasing order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ActiveSet {
     starts: Vec<i64>,
     owners: Vec<i64>,
     alive: Vec<bool>,
     tree: Fenwick,
-    finite: i64,
-    forever: i64,
-    sum_div: i64,
-    rem_histogram: [i64; 60],
-}
-
-impl Default for ActiveSet {
-    fn default() -> Self {
-        Self {
-            starts: Vec::new(),
-            owners: Vec::new(),
-            alive: Vec::new(),
-            tree: Fenwick::default(),
-            finite: 0,
-            forever: 0,
-            sum_div: 0,
-            rem_histogram: [0; 60],
-        }
-    }
+    minutes: MinuteSum,
 }
 
 impl ActiveSet {
@@ -387,15 +375,13 @@ impl ActiveSet {
         self.owners.push(owner);
         self.alive.push(true);
         self.tree.push(1);
-        self.finite += 1;
-        self.sum_div += start.div_euclid(60);
-        self.rem_histogram[start.rem_euclid(60) as usize] += 1;
+        self.minutes.add(Some(start));
         position as u32
     }
 
     /// Adds an issue active since the beginning of time.
     pub fn insert_forever(&mut self) {
-        self.forever += 1;
+        self.minutes.add(None);
     }
 
     /// Removes the issue at `position`.
@@ -407,27 +393,22 @@ impl ActiveSet {
         self.alive[i] = false;
         self.tree.add(i, -1);
         let start = self.starts[i];
-        self.finite -= 1;
-        self.sum_div -= start.div_euclid(60);
-        self.rem_histogram[start.rem_euclid(60) as usize] -= 1;
+        self.minutes.remove(Some(start));
     }
 
     /// Removes one issue active since the beginning of time.
     pub fn remove_forever(&mut self) {
-        self.forever -= 1;
+        self.minutes.remove(None);
     }
 
     /// Number of active issues.
     pub fn count(&self) -> i64 {
-        self.finite + self.forever
+        self.minutes.count()
     }
 
     /// Σ floor((t - S) / 1 minute) over active issues, exactly as the original's loop.
     pub fn sum_minutes(&self, time: i64) -> i64 {
-        let a = time.div_euclid(60);
-        let b = time.rem_euclid(60) as usize;
-        let later: i64 = self.rem_histogram[b + 1..].iter().sum();
-        self.finite * a - self.sum_div - later + self.forever * FOREVER_MINUTES
+        self.minutes.at(time)
     }
 
     /// Nearest-rank percentile of the ages at `time`, in nanoseconds (0 when empty).
@@ -437,25 +418,25 @@ impl ActiveSet {
             return 0;
         }
         let index = (i64::from(p) * n + 99) / 100 - 1;
-        if index >= self.finite {
+        if index >= self.minutes.finite() {
             return FOREVER_NS;
         }
         // Ages ascending = starts descending: the (index+1)-th largest start.
-        let rank = self.finite - index;
+        let rank = self.minutes.finite() - index;
         let position = self.tree.kth(rank as usize);
         let age = time - self.starts[position];
         age.saturating_mul(1_000_000_000)
     }
 
     fn needs_compaction(&self) -> bool {
-        self.starts.len() >= 1024 && (self.finite as usize) * 2 < self.starts.len()
+        self.starts.len() >= 1024 && (self.minutes.finite() as usize) * 2 < self.starts.len()
     }
 
     /// Drops the holes; returns (owner, new position) of every live entry.
     fn compact(&mut self) -> Vec<(i64, u32)> {
-        let mut moves = Vec::with_capacity(self.finite as usize);
-        let mut starts = Vec::with_capacity(self.finite as usize * 2);
-        let mut owners = Vec::with_capacity(self.finite as usize * 2);
+        let mut moves = Vec::with_capacity(self.minutes.finite() as usize);
+        let mut starts = Vec::with_capacity(self.minutes.finite() as usize * 2);
+        let mut owners = Vec::with_capacity(self.minutes.finite() as usize * 2);
         for i in 0..self.starts.len() {
             if self.alive[i] {
                 moves.push((self.owners[i], starts.len() as u32));
@@ -468,69 +449,6 @@ impl ActiveSet {
         self.starts = starts;
         self.owners = owners;
         moves
-    }
-}
-
-/// A Fenwick (binary indexed) tree of counts that can grow at the end.
-#[derive(Debug, Clone, Default)]
-struct Fenwick {
-    /// 1-based: tree[i-1] covers (i - lowbit(i), i].
-    tree: Vec<i64>,
-}
-
-impl Fenwick {
-    fn ones(n: usize) -> Self {
-        let mut tree = vec![1i64; n];
-        for i in 1..=n {
-            let parent = i + (i & i.wrapping_neg());
-            if parent <= n {
-                tree[parent - 1] += tree[i - 1];
-            }
-        }
-        Self { tree }
-    }
-
-    /// Appends an element with `value`.
-    fn push(&mut self, value: i64) {
-        let i = self.tree.len() + 1;
-        // Node i covers (i - lowbit(i), i]: the sum of the nodes it absorbs plus value.
-        let low = i & i.wrapping_neg();
-        let mut total = value;
-        let mut j = i - 1;
-        let stop = i - low;
-        while j > stop {
-            total += self.tree[j - 1];
-            j -= j & j.wrapping_neg();
-        }
-        self.tree.push(total);
-    }
-
-    fn add(&mut self, index: usize, delta: i64) {
-        let mut i = index + 1;
-        while i <= self.tree.len() {
-            self.tree[i - 1] += delta;
-            i += i & i.wrapping_neg();
-        }
-    }
-
-    /// 0-based index of the k-th (1-based) live element.
-    fn kth(&self, mut k: usize) -> usize {
-        let n = self.tree.len();
-        let mut position = 0;
-        let mut step = if n == 0 {
-            0
-        } else {
-            1 << (usize::BITS - 1 - n.leading_zeros())
-        };
-        while step > 0 {
-            let next = position + step;
-            if next <= n && (self.tree[next - 1] as usize) < k {
-                position = next;
-                k -= self.tree[next - 1] as usize;
-            }
-            step >>= 1;
-        }
-        position.min(n.saturating_sub(1))
     }
 }
 
@@ -591,7 +509,7 @@ mod tests {
         );
         assert_eq!(values.count, 1);
         // Age(N(20)) of an item started at 10 is 10.
-        assert_eq!(t.values(20).percentiles, vec![10_000_000_000]);
+        assert_eq!(t.values(20).percentiles.as_slice(), [10_000_000_000]);
     }
 
     #[test]
@@ -603,7 +521,7 @@ mod tests {
             .receive(1, "labeled", "x", Marks::default(), 20)
             .expect("changed");
         assert_eq!(values.count, 1);
-        assert_eq!(t.values(30).percentiles, vec![10_000_000_000]);
+        assert_eq!(t.values(30).percentiles.as_slice(), [10_000_000_000]);
         // [Active, Inactive] is not active.
         let mut t = tracker("reopened,closed", &[]);
         t.receive(1, "reopened", "", Marks::default(), 10);
@@ -669,8 +587,8 @@ mod tests {
             StateValues {
                 count: 0,
                 sum: 0,
-                percentiles: vec![0],
-                buckets: Vec::new(),
+                percentiles: Fields::from_slice(&[0]),
+                buckets: Fields::new(),
                 inactive: None,
             }
         );
@@ -683,7 +601,7 @@ mod tests {
         }
         let values = t.values(3000);
         assert_eq!((values.count, values.sum), (50, 1275));
-        assert_eq!(values.percentiles, vec![25 * 60 * 1_000_000_000]);
+        assert_eq!(values.percentiles.as_slice(), [25 * 60 * 1_000_000_000]);
     }
 
     #[test]
@@ -696,8 +614,8 @@ mod tests {
             Some(StateValues {
                 count: 1,
                 sum: 0,
-                percentiles: vec![0, 0],
-                buckets: Vec::new(),
+                percentiles: Fields::from_slice(&[0, 0]),
+                buckets: Fields::new(),
                 inactive: None,
             })
         );
@@ -707,8 +625,8 @@ mod tests {
             Some(StateValues {
                 count: 2,
                 sum: 20,
-                percentiles: vec![0, 1_200_000_000_000],
-                buckets: Vec::new(),
+                percentiles: Fields::from_slice(&[0, 1_200_000_000_000]),
+                buckets: Fields::new(),
                 inactive: None,
             })
         );
@@ -721,7 +639,7 @@ mod tests {
         let values = t.values(200);
         assert_eq!(values.count, 1);
         assert_eq!(values.sum, 153_722_867);
-        assert_eq!(values.percentiles, vec![FOREVER_NS]);
+        assert_eq!(values.percentiles.as_slice(), [FOREVER_NS]);
         assert_eq!(
             t.receive(1, "merged", "", Marks::default(), 300)
                 .map(|v| v.count),
@@ -777,33 +695,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn fenwick_push_and_kth() {
-        let mut f = Fenwick::default();
-        for _ in 0..37 {
-            f.push(1);
-        }
-        assert_eq!(f.kth(1), 0);
-        assert_eq!(f.kth(37), 36);
-        f.add(0, -1);
-        f.add(5, -1);
-        assert_eq!(f.kth(1), 1);
-        assert_eq!(f.kth(5), 6);
-        let g = Fenwick::ones(37);
-        assert_eq!(
-            g.tree,
-            Fenwick {
-                tree: {
-                    let mut h = Fenwick::default();
-                    for _ in 0..37 {
-                        h.push(1);
-                    }
-                    h.tree
-                }
-            }
-            .tree
-        );
     }
 }

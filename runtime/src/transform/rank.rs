@@ -1,0 +1,388 @@
+//! Order statistics over start and attention times, shared by the plain state
+//! ([`super::state`]) and its series ([`super::series`]): every state point reports a
+//! count, a sum of ages and percentiles, so these are on the hot path of the transform.
+//!
+//! - [`Fenwick`] counts live positions, for "the k-th live element" in O(log n);
+//! - [`SortedBag`] is a multiset of times kept as sorted chunks, so an insert or a removal
+//!   in the middle moves at most one chunk, where one sorted vector moved half of a
+//!   large series on every change;
+//! - [`MinuteSum`] keeps Σ floor((t - S) / 60) over a set of starts S exactly, for any
+//!   later t, without a scan.
+
+use super::state::FOREVER_MINUTES;
+
+/// A Fenwick (binary indexed) tree of counts that can grow at the end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Fenwick {
+    /// 1-based: tree[i-1] covers (i - lowbit(i), i].
+    tree: Vec<i64>,
+}
+
+impl Fenwick {
+    /// A tree of `n` elements, each 1.
+    pub fn ones(n: usize) -> Self {
+        Self::from_counts(&vec![1; n])
+    }
+
+    /// A tree over `counts`, built in O(n).
+    pub fn from_counts(counts: &[i64]) -> Self {
+        let mut tree = counts.to_vec();
+        let n = tree.len();
+        for i in 1..=n {
+            let parent = i + (i & i.wrapping_neg());
+            if parent <= n {
+                tree[parent - 1] += tree[i - 1];
+            }
+        }
+        Self { tree }
+    }
+
+    /// Appends an element with `value`.
+    pub fn push(&mut self, value: i64) {
+        let i = self.tree.len() + 1;
+        // Node i covers (i - lowbit(i), i]: the sum of the nodes it absorbs plus value.
+        let low = i & i.wrapping_neg();
+        let mut total = value;
+        let mut j = i - 1;
+        let stop = i - low;
+        while j > stop {
+            total += self.tree[j - 1];
+            j -= j & j.wrapping_neg();
+        }
+        self.tree.push(total);
+    }
+
+    /// Adds `delta` to element `index`.
+    pub fn add(&mut self, index: usize, delta: i64) {
+        let mut i = index + 1;
+        while i <= self.tree.len() {
+            self.tree[i - 1] += delta;
+            i += i & i.wrapping_neg();
+        }
+    }
+
+    /// Sum of the elements before `index`.
+    pub fn prefix(&self, index: usize) -> i64 {
+        let mut i = index.min(self.tree.len());
+        let mut sum = 0;
+        while i > 0 {
+            sum += self.tree[i - 1];
+            i -= i & i.wrapping_neg();
+        }
+        sum
+    }
+
+    /// 0-based index of the element holding the k-th (1-based) unit, with the units of
+    /// the elements before it: elements are counts, so this is "which chunk, and how far
+    /// into it".
+    pub fn find(&self, mut k: usize) -> (usize, usize) {
+        let n = self.tree.len();
+        let mut position = 0;
+        let mut before = 0;
+        let mut step = if n == 0 {
+            0
+        } else {
+            1 << (usize::BITS - 1 - n.leading_zeros())
+        };
+        while step > 0 {
+            let next = position + step;
+            if next <= n && (self.tree[next - 1] as usize) < k {
+                position = next;
+                k -= self.tree[next - 1] as usize;
+                before += self.tree[next - 1] as usize;
+            }
+            step >>= 1;
+        }
+        (position.min(n.saturating_sub(1)), before)
+    }
+
+    /// 0-based index of the k-th (1-based) live element of a tree of zeros and ones.
+    pub fn kth(&self, k: usize) -> usize {
+        self.find(k).0
+    }
+}
+
+/// Largest chunk of a [`SortedBag`]; a full chunk splits in two. Moving half a chunk
+/// (2 KiB) costs about what the binary searches around it do.
+const CHUNK: usize = 512;
+
+/// A multiset of times with rank queries, as sorted chunks: every element of a chunk is
+/// at most every element of the next.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SortedBag {
+    chunks: Vec<Vec<i64>>,
+    /// Lengths of the chunks, for ranks across chunks.
+    lengths: Fenwick,
+    len: usize,
+}
+
+impl SortedBag {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The chunk `value` belongs in: the first whose last element is at least `value`
+    /// (the last chunk when none is).
+    fn chunk_of(&self, value: i64) -> usize {
+        let at = self
+            .chunks
+            .partition_point(|c| c.last().is_some_and(|last| *last < value));
+        at.min(self.chunks.len().saturating_sub(1))
+    }
+
+    /// Adds one `value`.
+    pub fn insert(&mut self, value: i64) {
+        if self.chunks.is_empty() {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+            self.lengths = Fenwick::from_counts(&[0]);
+        }
+        // Times mostly arrive in order: the end of the last chunk is the common case.
+        let last = self.chunks.len() - 1;
+        let c = if self.chunks[last].last().is_none_or(|v| *v <= value) {
+            last
+        } else {
+            self.chunk_of(value)
+        };
+        let chunk = &mut self.chunks[c];
+        let at = chunk.partition_point(|v| *v <= value);
+        chunk.insert(at, value);
+        self.len += 1;
+        if chunk.len() > CHUNK {
+            let tail = chunk.split_off(chunk.len() / 2);
+            self.chunks.insert(c + 1, tail);
+            self.rebuild_lengths();
+        } else {
+            self.lengths.add(c, 1);
+        }
+    }
+
+    /// Removes one `value`; false when there was none.
+    pub fn remove(&mut self, value: i64) -> bool {
+        if self.chunks.is_empty() {
+            return false;
+        }
+        let c = self.chunk_of(value);
+        let chunk = &mut self.chunks[c];
+        let at = chunk.partition_point(|v| *v < value);
+        if chunk.get(at) != Some(&value) {
+            return false;
+        }
+        chunk.remove(at);
+        self.len -= 1;
+        if chunk.is_empty() && self.chunks.len() > 1 {
+            self.chunks.remove(c);
+            self.rebuild_lengths();
+        } else {
+            self.lengths.add(c, -1);
+        }
+        true
+    }
+
+    fn rebuild_lengths(&mut self) {
+        let lengths: Vec<i64> = self.chunks.iter().map(|c| c.len() as i64).collect();
+        self.lengths = Fenwick::from_counts(&lengths);
+    }
+
+    /// Number of elements at most `value`.
+    pub fn count_at_most(&self, value: i64) -> usize {
+        if self.len == 0 {
+            return 0;
+        }
+        // The first chunk holding something above `value`; everything before it counts.
+        let c = self
+            .chunks
+            .partition_point(|c| c.last().is_some_and(|last| *last <= value));
+        match self.chunks.get(c) {
+            Some(chunk) => self.lengths.prefix(c) as usize + chunk.partition_point(|v| *v <= value),
+            None => self.len,
+        }
+    }
+
+    /// The `k`-th smallest element (0-based), if there are more than `k`.
+    pub fn nth(&self, k: usize) -> Option<i64> {
+        if k >= self.len {
+            return None;
+        }
+        let (c, before) = self.lengths.find(k + 1);
+        self.chunks[c].get(k - before).copied()
+    }
+}
+
+/// Σ floor((t - S) / 60) over a set of starts S, for any t after them: Σ floor(S / 60)
+/// and a histogram of S mod 60 are enough, since floor((t - S)/60) is
+/// floor(t/60) - floor(S/60), less one when S mod 60 > t mod 60.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MinuteSum {
+    finite: i64,
+    forever: i64,
+    sum_div: i64,
+    rem_histogram: [i64; 60],
+}
+
+impl Default for MinuteSum {
+    fn default() -> Self {
+        Self {
+            finite: 0,
+            forever: 0,
+            sum_div: 0,
+            rem_histogram: [0; 60],
+        }
+    }
+}
+
+impl MinuteSum {
+    /// Adds a start (`None`: active since the beginning of time).
+    pub fn add(&mut self, start: Option<i64>) {
+        match start {
+            Some(start) => {
+                self.finite += 1;
+                self.sum_div += start.div_euclid(60);
+                self.rem_histogram[start.rem_euclid(60) as usize] += 1;
+            }
+            None => self.forever += 1,
+        }
+    }
+
+    /// Removes a start added before.
+    pub fn remove(&mut self, start: Option<i64>) {
+        match start {
+            Some(start) => {
+                self.finite -= 1;
+                self.sum_div -= start.div_euclid(60);
+                self.rem_histogram[start.rem_euclid(60) as usize] -= 1;
+            }
+            None => self.forever -= 1,
+        }
+    }
+
+    /// Finite starts held.
+    pub fn finite(&self) -> i64 {
+        self.finite
+    }
+
+    /// Starts held, finite or not.
+    pub fn count(&self) -> i64 {
+        self.finite + self.forever
+    }
+
+    /// Σ floor((time - S) / 60), with the original's saturated minutes for each start
+    /// since the beginning of time.
+    pub fn at(&self, time: i64) -> i64 {
+        let a = time.div_euclid(60);
+        let b = time.rem_euclid(60) as usize;
+        let later: i64 = self.rem_histogram[b + 1..].iter().sum();
+        self.finite * a - self.sum_div - later + self.forever * FOREVER_MINUTES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rng(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
+    #[test]
+    fn fenwick_push_and_kth() {
+        let mut f = Fenwick::default();
+        for _ in 0..37 {
+            f.push(1);
+        }
+        assert_eq!(f.kth(1), 0);
+        assert_eq!(f.kth(37), 36);
+        f.add(0, -1);
+        f.add(5, -1);
+        assert_eq!(f.kth(1), 1);
+        assert_eq!(f.kth(5), 6);
+        assert_eq!(f.prefix(6), 4);
+        let mut h = Fenwick::default();
+        for _ in 0..37 {
+            h.push(1);
+        }
+        assert_eq!(Fenwick::ones(37), h);
+        let counts = Fenwick::from_counts(&[3, 0, 2]);
+        assert_eq!(counts.find(1), (0, 0));
+        assert_eq!(counts.find(3), (0, 0));
+        assert_eq!(counts.find(4), (2, 3));
+    }
+
+    /// The bag against a sorted vector, through splits and emptied chunks.
+    #[test]
+    fn sorted_bag_matches_a_sorted_vector() {
+        let mut next = rng(0x9e37_79b9_7f4a_7c15);
+        let mut bag = SortedBag::default();
+        let mut naive: Vec<i64> = Vec::new();
+        for step in 0..40_000u64 {
+            // Mostly growing values, with duplicates and old ones, as attention times are.
+            let value = if next().is_multiple_of(4) {
+                (next() % 5_000) as i64
+            } else {
+                (step / 2) as i64
+            };
+            if naive.is_empty() || next() % 5 < 3 {
+                bag.insert(value);
+                let at = naive.partition_point(|v| *v <= value);
+                naive.insert(at, value);
+            } else {
+                let gone = naive[(next() as usize) % naive.len()];
+                assert!(bag.remove(gone));
+                let at = naive.partition_point(|v| *v < gone);
+                naive.remove(at);
+                assert!(!bag.remove(-1));
+            }
+            if step % 101 == 0 {
+                assert_eq!(bag.len(), naive.len());
+                for probe in [-1, 0, 17, 2_500, (step / 3) as i64, i64::MAX] {
+                    let want = naive.partition_point(|v| *v <= probe);
+                    assert_eq!(bag.count_at_most(probe), want, "{probe} at {step}");
+                }
+                for k in [
+                    0,
+                    naive.len() / 3,
+                    naive.len().saturating_sub(1),
+                    naive.len(),
+                ] {
+                    assert_eq!(bag.nth(k), naive.get(k).copied(), "{k} at {step}");
+                }
+            }
+        }
+        while let Some(first) = naive.first().copied() {
+            assert!(bag.remove(first));
+            naive.remove(0);
+        }
+        assert_eq!(
+            (bag.len(), bag.nth(0), bag.count_at_most(i64::MAX)),
+            (0, None, 0)
+        );
+    }
+
+    #[test]
+    fn minute_sums_agree_with_the_definition() {
+        let mut next = rng(42);
+        let mut sum = MinuteSum::default();
+        let starts: Vec<i64> = (0..500).map(|_| (next() % 100_000) as i64).collect();
+        for s in &starts {
+            sum.add(Some(*s));
+        }
+        for s in &starts[..200] {
+            sum.remove(Some(*s));
+        }
+        sum.add(None);
+        for time in [100_000, 100_059, 123_456] {
+            let want: i64 = starts[200..]
+                .iter()
+                .map(|s| (time - s).div_euclid(60))
+                .sum::<i64>()
+                + FOREVER_MINUTES;
+            assert_eq!(sum.at(time), want);
+        }
+        assert_eq!((sum.finite(), sum.count()), (300, 301));
+    }
+}
