@@ -12,46 +12,72 @@ use velodrome_model::bots::Bots;
 use super::engine::{Item, Kind};
 use super::issues::{IssueTable, KeyMap};
 
+/// What the annotator knows of a login: whether it is a bot, and which of the
+/// computation's ignored logins it is (one bit, or none).
+#[derive(Debug, Clone, Copy)]
+struct Verdict {
+    bot: bool,
+    ignored: u64,
+}
+
 /// The annotation state of one repository's stream; kept between rounds like the engines.
 #[derive(Debug, Clone)]
 pub struct Annotator {
     bots: Bots,
-    /// Bot verdicts by login: a handful of regexes once per person, not once per item.
-    verdicts: KeyMap<String, bool>,
+    /// Logins some metric ignores; the bit of each is its position.
+    ignored: Vec<String>,
+    /// Verdicts by login: a handful of regexes once per person, not once per item.
+    verdicts: KeyMap<String, Verdict>,
     /// Items that have had their first response; `None` when no metric asks.
     responded: Option<IssueTable<()>>,
 }
 
 impl Annotator {
-    /// An annotator for `bots`; `responses` when some metric uses `responded`.
-    pub fn new(bots: &Bots, responses: bool) -> Self {
+    /// An annotator for `bots`; `responses` when some metric uses `responded`; `ignored`
+    /// are the logins whose bits [`Annotator::annotate`] reports (at most 64 count).
+    pub fn new(bots: &Bots, responses: bool, ignored: &[String]) -> Self {
         Self {
             bots: bots.clone(),
+            ignored: ignored.to_vec(),
             verdicts: KeyMap::default(),
             responded: responses.then(IssueTable::default),
         }
     }
 
-    fn is_bot(&mut self, login: &str) -> bool {
+    fn verdict(&mut self, login: &str) -> Verdict {
         if let Some(verdict) = self.verdicts.get(login) {
             return *verdict;
         }
-        let verdict = self.bots.is_bot(login);
+        let verdict = Verdict {
+            bot: self.bots.is_bot(login),
+            ignored: self
+                .ignored
+                .iter()
+                .take(64)
+                .position(|i| i == login)
+                .map_or(0, |bit| 1 << bit),
+        };
         self.verdicts.insert(login.to_owned(), verdict);
         verdict
     }
 
-    /// Sets the item's bot flags and its first-response mark.
-    pub fn annotate(&mut self, item: &mut Item) {
+    /// Sets the item's bot flags and its first-response mark; returns the ignored-login
+    /// bits of its author and of its actor.
+    pub fn annotate(&mut self, item: &mut Item) -> (u64, u64) {
         // Flags the reader set from GitHub's `user.type` stay; the patterns add to them.
-        item.author_is_bot = item.author_is_bot || self.is_bot(&item.issue_user);
-        item.actor_is_bot = item.actor_is_bot
-            || match item.actor.as_deref() {
-                Some(actor) => self.is_bot(actor),
-                None => false,
-            };
+        let author = self.verdict(&item.issue_user);
+        item.author_is_bot = item.author_is_bot || author.bot;
+        let actor = match item.actor.as_deref() {
+            Some(actor) => self.verdict(actor),
+            None => Verdict {
+                bot: false,
+                ignored: 0,
+            },
+        };
+        item.actor_is_bot = item.actor_is_bot || actor.bot;
+        let bits = (author.ignored, actor.ignored);
         let Some(responded) = self.responded.as_mut() else {
-            return;
+            return bits;
         };
         let responds = match item.key.kind {
             Kind::Comment | Kind::ReviewComment | Kind::Review => true,
@@ -69,6 +95,7 @@ impl Annotator {
         {
             item.marks.responded = true;
         }
+        bits
     }
 }
 
@@ -80,7 +107,7 @@ mod tests {
     const PR: (i64, bool, &str) = (1, true, "alice");
 
     fn marks(items: Vec<Item>) -> Vec<bool> {
-        let mut annotator = Annotator::new(&Bots::default(), true);
+        let mut annotator = Annotator::new(&Bots::default(), true, &[]);
         items
             .into_iter()
             .map(|mut item| {
@@ -125,7 +152,7 @@ mod tests {
 
     #[test]
     fn githubs_bot_type_stays_whatever_the_login() {
-        let mut annotator = Annotator::new(&Bots::default(), true);
+        let mut annotator = Annotator::new(&Bots::default(), true, &[]);
         let mut item = comment(10, 1, PR, "ci-helper", "build passed");
         item.actor_is_bot = true;
         annotator.annotate(&mut item);
@@ -138,7 +165,7 @@ mod tests {
 
     #[test]
     fn bots_are_flagged_once_per_login() {
-        let mut annotator = Annotator::new(&Bots::default(), false);
+        let mut annotator = Annotator::new(&Bots::default(), false, &[]);
         let mut item = comment(10, 1, (3, true, "renovate[bot]"), "K8S-CI-ROBOT", "x");
         annotator.annotate(&mut item);
         assert!(item.author_is_bot && item.actor_is_bot);

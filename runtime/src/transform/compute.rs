@@ -16,7 +16,7 @@ use velodrome_model::metric::Plugin;
 
 use super::count::CountEngine;
 use super::duration::DurationEngine;
-use super::engine::{Item, Kind, Point, Relevance};
+use super::engine::{Item, Kind, Observed, Point, Relevance, Vocabulary};
 
 /// The most distinct event descriptions routed by bit set; past that, every engine sees
 /// every item (correct, only slower).
@@ -134,10 +134,16 @@ impl Computation {
     pub fn new<'a>(specs: impl IntoIterator<Item = &'a MetricSpec>, bots: &Bots) -> Self {
         let specs: Vec<&MetricSpec> = specs.into_iter().collect();
         let responses = specs.iter().any(|s| s.uses_responses());
-        let engines: Vec<MetricEngine> = specs.into_iter().map(MetricEngine::new).collect();
+        let mut engines: Vec<MetricEngine> = specs.into_iter().map(MetricEngine::new).collect();
         let mut vocabulary: Vec<EventMatcher> = Vec::new();
+        let mut logins: Vec<String> = Vec::new();
         let mut routes = Vec::with_capacity(engines.len());
         for engine in &engines {
+            for login in engine.ignored() {
+                if !logins.contains(login) {
+                    logins.push(login.clone());
+                }
+            }
             let relevance = engine.relevance();
             let mut route = Route {
                 events: 0,
@@ -161,11 +167,18 @@ impl Computation {
             routes.push(route);
         }
         vocabulary.truncate(ROUTED);
+        let vocabulary = Vocabulary {
+            events: vocabulary,
+            logins,
+        };
+        for engine in &mut engines {
+            engine.bind(&vocabulary);
+        }
         Self {
-            annotator: Annotator::new(bots, responses),
+            annotator: Annotator::new(bots, responses, &vocabulary.logins),
             engines,
             routes,
-            matcher: Matcher::new(&vocabulary),
+            matcher: Matcher::new(&vocabulary.events),
             points: Vec::new(),
         }
     }
@@ -197,14 +210,21 @@ impl Computation {
         item: &mut Item,
         mut emit: impl FnMut(usize, &Point) -> Result<(), E>,
     ) -> Result<(), E> {
-        self.annotator.annotate(item);
+        let (author_ignored, actor_ignored) = self.annotator.annotate(item);
+        let item = &*item;
         let matched = self.matcher.matches(item);
+        let seen = Observed {
+            matched,
+            author_ignored,
+            actor_ignored,
+            ..Observed::unbound(item)
+        };
         let comment = matches!(item.key.kind, Kind::Comment | Kind::ReviewComment);
         for (index, (engine, route)) in self.engines.iter_mut().zip(&self.routes).enumerate() {
             if !(route.everything || matched & route.events != 0 || (comment && route.comments)) {
                 continue;
             }
-            engine.receive(item, &mut self.points);
+            engine.receive(item, &seen, &mut self.points);
             let mut result = Ok(());
             for point in &self.points {
                 result = emit(index, point);
@@ -269,11 +289,30 @@ impl MetricEngine {
         }
     }
 
-    /// Processes one item (items must come in key order) and appends its points.
-    pub fn receive(&mut self, item: &Item, out: &mut Vec<Point>) {
+    /// The logins it ignores (`--ignore-authors`).
+    fn ignored(&self) -> &[String] {
         match self {
-            Self::Count(engine) => engine.receive(item, out),
-            Self::Duration(engine) => engine.receive(item, out),
+            Self::Count(engine) => engine.ignored(),
+            Self::Duration(engine) => engine.ignored(),
+        }
+    }
+
+    /// Takes the bits of its event descriptions and ignored logins from the computation's
+    /// `vocabulary`, so that it reads them from [`Observed`] instead of comparing strings.
+    pub(crate) fn bind(&mut self, vocabulary: &Vocabulary) {
+        match self {
+            Self::Count(engine) => engine.bind(vocabulary),
+            Self::Duration(engine) => engine.bind(vocabulary),
+        }
+    }
+
+    /// Processes one item (items must come in key order) and appends its points; `seen`
+    /// is what the computation it is bound to worked out about the item
+    /// ([`Observed::unbound`] for an engine used alone).
+    pub(crate) fn receive(&mut self, item: &Item, seen: &Observed<'_>, out: &mut Vec<Point>) {
+        match self {
+            Self::Count(engine) => engine.receive(item, seen, out),
+            Self::Duration(engine) => engine.receive(item, seen, out),
         }
     }
 }

@@ -10,9 +10,12 @@
 //! - a comment is also the event `commented`, for `--event` and now for `--state` too;
 //! - points of one input come out in the original order: event, comments, state.
 
-use velodrome_model::metric::{CountSpec, EventMatcher, ItemFilter};
+use velodrome_model::metric::{CountSpec, ItemFilter};
 
-use super::engine::{Audience, Item, Kind, Point, PointSlices, Relevance, Stamp, Values};
+use super::engine::{
+    Audience, BoundEvent, Item, Kind, Observed, Point, PointSlices, Relevance, Stamp, Values,
+    Vocabulary,
+};
 use super::labels::{FamilyLabels, SliceKey};
 use super::series::SeriesState;
 use super::state::{StateTracker, StateValues};
@@ -20,7 +23,7 @@ use super::state::{StateTracker, StateValues};
 /// One `count` metric's running computation over one repository's stream.
 #[derive(Debug, Clone)]
 pub struct CountEngine {
-    event: Option<EventMatcher>,
+    event: Option<BoundEvent>,
     comments: Vec<regex::Regex>,
     /// The state, counted over the whole repository (the original's way).
     state: Option<StateTracker>,
@@ -47,7 +50,7 @@ impl CountEngine {
         let split =
             !families.is_empty() || !spec.age_buckets().is_empty() || spec.inactive().is_some();
         Self {
-            event: spec.event().cloned(),
+            event: spec.event().cloned().map(BoundEvent::new),
             comments: spec.comments().to_vec(),
             state: if split {
                 None
@@ -81,10 +84,16 @@ impl CountEngine {
     /// followed.
     pub(crate) fn relevance(&self) -> Relevance {
         let mut relevance = Relevance {
-            events: self.event.iter().cloned().collect(),
+            events: self.event.iter().map(|e| e.matcher().clone()).collect(),
             comments: !self.comments.is_empty(),
             everything: self.labels.is_some() || self.series.is_some(),
         };
+        if let Some(series) = &self.series {
+            // Every item reaches the series; its descriptions are listed for their bits.
+            relevance
+                .events
+                .extend(series.descriptions().iter().cloned());
+        }
         if let Some(state) = &self.state {
             match state.listens_to() {
                 Some(events) => relevance.events.extend(events.iter().cloned()),
@@ -100,12 +109,31 @@ impl CountEngine {
             + self.series.as_ref().map_or(0, SeriesState::tracked_issues)
     }
 
+    /// The logins it ignores.
+    pub(crate) fn ignored(&self) -> &[String] {
+        self.audience.ignored()
+    }
+
+    /// Takes its bits from the computation's vocabulary.
+    pub(crate) fn bind(&mut self, vocabulary: &Vocabulary) {
+        if let Some(event) = self.event.as_mut() {
+            event.bind(vocabulary);
+        }
+        if let Some(state) = self.state.as_mut() {
+            state.bind(vocabulary);
+        }
+        if let Some(series) = self.series.as_mut() {
+            series.bind(vocabulary);
+        }
+        self.audience.bind(vocabulary);
+    }
+
     /// Processes one item (items must come in key order) and appends its points.
-    pub fn receive(&mut self, item: &Item, out: &mut Vec<Point>) {
+    pub(crate) fn receive(&mut self, item: &Item, seen: &Observed<'_>, out: &mut Vec<Point>) {
         if let Some(labels) = self.labels.as_mut() {
             labels.observe(item);
         }
-        let wanted = self.audience.wants(item);
+        let wanted = self.audience.wants(item, seen);
         if let Some(series) = self.series.as_mut() {
             let attends = wanted
                 && item.key.kind != Kind::Opened
@@ -114,10 +142,10 @@ impl CountEngine {
                     .actor
                     .as_deref()
                     .is_some_and(|a| !a.eq_ignore_ascii_case(&item.issue_user));
-            series.receive(item, wanted, attends, &mut self.series_points);
+            series.receive(item, seen, wanted, attends, &mut self.series_points);
         }
         if wanted {
-            self.count(item, out);
+            self.count(item, seen, out);
         }
         let time = item.key.time;
         for (slice, values) in self.series_points.drain(..) {
@@ -131,7 +159,7 @@ impl CountEngine {
     }
 
     /// The event, comment and plain state points of an item the metric looks at.
-    fn count(&mut self, item: &Item, out: &mut Vec<Point>) {
+    fn count(&mut self, item: &Item, seen: &Observed<'_>, out: &mut Vec<Point>) {
         let author = || {
             if self.log_author {
                 item.actor.clone()
@@ -140,10 +168,9 @@ impl CountEngine {
             }
         };
         let time = item.key.time;
-        let label = item.label.as_deref().unwrap_or("");
         let mut points: [Option<(Values, Option<String>)>; 2] = [None, None];
         if let Some(event) = &self.event
-            && event.matches(&item.event, label, item.marks)
+            && event.matches(seen)
         {
             points[0] = Some((Values::Event, author()));
         }
@@ -161,7 +188,7 @@ impl CountEngine {
         let state = self
             .state
             .as_mut()
-            .and_then(|state| state.receive(item.issue, &item.event, label, item.marks, time));
+            .and_then(|state| state.receive(item.issue, seen, time));
         let slices: PointSlices = match self.labels.as_mut() {
             Some(labels) if points.iter().any(Option::is_some) => {
                 labels.keys(item.issue).into_iter().map(Some).collect()
@@ -221,7 +248,11 @@ mod tests {
         let mut engine = MetricEngine::new(&spec(args));
         let mut out = Vec::new();
         for item in items {
-            engine.receive(item, &mut out);
+            engine.receive(
+                item,
+                &super::super::engine::Observed::unbound(item),
+                &mut out,
+            );
         }
         out
     }

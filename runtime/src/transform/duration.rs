@@ -5,9 +5,11 @@
 //! people work), but bots' actions still count: on Prow repositories the `lgtm` and
 //! `approved` labels are applied by a bot on a person's command.
 
-use velodrome_model::metric::{DurationSpec, EventMatcher, ItemFilter};
+use velodrome_model::metric::{DurationSpec, ItemFilter};
 
-use super::engine::{Audience, Item, Point, PointSlices, Relevance, Stamp, Values};
+use super::engine::{
+    Audience, BoundEvent, Item, Observed, Point, PointSlices, Relevance, Stamp, Values, Vocabulary,
+};
 use super::issues::IssueTable;
 use super::labels::FamilyLabels;
 
@@ -23,8 +25,8 @@ enum Clock {
 /// One `duration` metric's running computation over one repository's stream.
 #[derive(Debug, Clone)]
 pub struct DurationEngine {
-    from: EventMatcher,
-    to: EventMatcher,
+    from: BoundEvent,
+    to: BoundEvent,
     every: bool,
     audience: Audience,
     /// Items whose clock runs or that are done; an idle item has no entry.
@@ -42,8 +44,8 @@ impl DurationEngine {
         slices: &velodrome_model::metric::Slices,
     ) -> Self {
         Self {
-            from: spec.from().clone(),
-            to: spec.to().clone(),
+            from: BoundEvent::new(spec.from().clone()),
+            to: BoundEvent::new(spec.to().clone()),
             every: spec.every(),
             audience: Audience::new(filter, true, false),
             clocks: IssueTable::default(),
@@ -56,7 +58,7 @@ impl DurationEngine {
     /// are followed.
     pub(crate) fn relevance(&self) -> Relevance {
         Relevance {
-            events: vec![self.from.clone(), self.to.clone()],
+            events: vec![self.from.matcher().clone(), self.to.matcher().clone()],
             comments: false,
             everything: self.labels.is_some(),
         }
@@ -67,16 +69,27 @@ impl DurationEngine {
         self.clocks.len()
     }
 
+    /// The logins it ignores.
+    pub(crate) fn ignored(&self) -> &[String] {
+        self.audience.ignored()
+    }
+
+    /// Takes its bits from the computation's vocabulary.
+    pub(crate) fn bind(&mut self, vocabulary: &Vocabulary) {
+        self.from.bind(vocabulary);
+        self.to.bind(vocabulary);
+        self.audience.bind(vocabulary);
+    }
+
     /// Processes one item (items must come in key order) and appends its point, if any.
     /// An event that is both `--to` and `--from` stops one clock before starting the next.
-    pub fn receive(&mut self, item: &Item, out: &mut Vec<Point>) {
+    pub(crate) fn receive(&mut self, item: &Item, seen: &Observed<'_>, out: &mut Vec<Point>) {
         if let Some(labels) = self.labels.as_mut() {
             labels.observe(item);
         }
-        let label = item.label.as_deref().unwrap_or("");
-        let stops = self.to.matches(&item.event, label, item.marks);
-        let starts = self.from.matches(&item.event, label, item.marks);
-        if !(stops || starts) || !self.audience.wants(item) {
+        let stops = self.to.matches(seen);
+        let starts = self.from.matches(seen);
+        if !(stops || starts) || !self.audience.wants(item, seen) {
             return;
         }
         let time = item.key.time;
@@ -127,7 +140,11 @@ mod tests {
         let mut engine = MetricEngine::new(&spec);
         let mut out = Vec::new();
         for item in items {
-            engine.receive(item, &mut out);
+            engine.receive(
+                item,
+                &super::super::engine::Observed::unbound(item),
+                &mut out,
+            );
         }
         out.iter()
             .map(|p| match p.values {

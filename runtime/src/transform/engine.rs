@@ -184,6 +184,93 @@ impl Stamp {
     }
 }
 
+/// What the computation works out about an item once, for all of its engines: which
+/// descriptions of its vocabulary the item matches, and which of the logins some metric
+/// ignores are its author and its actor. Engines read bits here instead of comparing the
+/// same strings again, one metric after another.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Observed<'a> {
+    /// GitHub event name.
+    pub event: &'a str,
+    /// Label of labeled/unlabeled events, state of reviews ("" otherwise).
+    pub label: &'a str,
+    /// The item's marks.
+    pub marks: Marks,
+    /// Bit i: the item matches vocabulary description i.
+    pub matched: u128,
+    /// Bit i: the issue's author is ignored login i.
+    pub author_ignored: u64,
+    /// Bit i: the actor is ignored login i.
+    pub actor_ignored: u64,
+}
+
+impl<'a> Observed<'a> {
+    /// What an engine used alone (not bound to a computation) sees: no bits, so every
+    /// matcher and audience compares strings.
+    pub fn unbound(item: &'a Item) -> Self {
+        Self {
+            event: &item.event,
+            label: item.label.as_deref().unwrap_or(""),
+            marks: item.marks,
+            matched: 0,
+            author_ignored: 0,
+            actor_ignored: 0,
+        }
+    }
+}
+
+/// The vocabulary of a computation: the distinct event descriptions of its metrics (an
+/// item's [`Observed::matched`] has one bit per entry) and the distinct logins they
+/// ignore (one bit each in [`Observed::author_ignored`] and
+/// [`Observed::actor_ignored`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Vocabulary {
+    pub events: Vec<EventMatcher>,
+    pub logins: Vec<String>,
+}
+
+/// Most distinct logins ignored by bit; past that, audiences compare strings.
+pub(crate) const IGNORED_BY_BIT: usize = 64;
+
+/// An event description and, once bound to a computation, its bit there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BoundEvent {
+    matcher: EventMatcher,
+    bit: Option<u8>,
+}
+
+impl BoundEvent {
+    pub fn new(matcher: EventMatcher) -> Self {
+        Self { matcher, bit: None }
+    }
+
+    /// Takes its bit from `vocabulary` (none when the vocabulary was too large to route).
+    pub fn bind(&mut self, vocabulary: &Vocabulary) {
+        self.bit = vocabulary
+            .events
+            .iter()
+            .position(|e| *e == self.matcher)
+            .and_then(|bit| u8::try_from(bit).ok());
+    }
+
+    /// Whether the item matches: one bit when bound, the description's own test if not.
+    pub fn matches(&self, seen: &Observed<'_>) -> bool {
+        match self.bit {
+            Some(bit) => seen.matched >> bit & 1 == 1,
+            None => self.matcher.matches(seen.event, seen.label, seen.marks),
+        }
+    }
+
+    pub fn matcher(&self) -> &EventMatcher {
+        &self.matcher
+    }
+
+    /// Its bit, once bound.
+    pub fn bit(&self) -> Option<u8> {
+        self.bit
+    }
+}
+
 /// The items and actions a metric looks at: its [`ItemFilter`], and bots where the
 /// plugin leaves them out.
 #[derive(Debug, Clone)]
@@ -191,6 +278,8 @@ pub(crate) struct Audience {
     include_issues: bool,
     include_pull_requests: bool,
     ignore: Vec<String>,
+    /// The bits of `ignore` in the computation's logins, once bound.
+    ignore_bits: Option<u64>,
     skip_bot_items: bool,
     skip_bot_actions: bool,
 }
@@ -201,32 +290,56 @@ impl Audience {
             include_issues: filter.includes_issues(),
             include_pull_requests: filter.includes_pull_requests(),
             ignore: filter.ignored_authors().to_vec(),
+            ignore_bits: None,
             skip_bot_items,
             skip_bot_actions,
         }
     }
 
-    fn ignored(&self, login: &str) -> bool {
-        self.ignore.iter().any(|i| i == login)
+    /// The logins it ignores, for the computation's vocabulary.
+    pub fn ignored(&self) -> &[String] {
+        &self.ignore
+    }
+
+    /// Takes the bits of its ignored logins from `vocabulary`; when one has none (too many
+    /// logins), it keeps comparing strings.
+    pub fn bind(&mut self, vocabulary: &Vocabulary) {
+        self.ignore_bits = self.ignore.iter().try_fold(0u64, |bits, login| {
+            let bit = vocabulary.logins.iter().position(|l| l == login)?;
+            (bit < IGNORED_BY_BIT).then(|| bits | 1 << bit)
+        });
+    }
+
+    fn ignores(&self, login: &str, bits: u64) -> bool {
+        match self.ignore_bits {
+            Some(mask) => bits & mask != 0,
+            None => self.ignore.iter().any(|i| i == login),
+        }
     }
 
     /// Whether the metric looks at `item` at all: TypeFilter, then AuthorFilter on the
     /// issue's author (what an ignored user opened is dropped whole, as in the original).
     /// For anything but `opened`, the actor must not be ignored either.
-    pub fn wants(&self, item: &Item) -> bool {
+    pub fn wants(&self, item: &Item, seen: &Observed<'_>) -> bool {
         let kind = if item.is_pr {
             self.include_pull_requests
         } else {
             self.include_issues
         };
-        if !kind || self.ignored(&item.issue_user) || (self.skip_bot_items && item.author_is_bot) {
+        if !kind
+            || (self.skip_bot_items && item.author_is_bot)
+            || self.ignores(&item.issue_user, seen.author_ignored)
+        {
             return false;
         }
         if item.key.kind == Kind::Opened {
             return true;
         }
         match &item.actor {
-            Some(actor) => !(self.ignored(actor) || (self.skip_bot_actions && item.actor_is_bot)),
+            Some(actor) => {
+                !((self.skip_bot_actions && item.actor_is_bot)
+                    || self.ignores(actor, seen.actor_ignored))
+            }
             None => true,
         }
     }

@@ -12,9 +12,9 @@
 //! Attention is the last comment, review, or event by someone who is neither the item's
 //! author nor a bot; an item nobody else has touched counts from its creation.
 
-use velodrome_model::metric::{CountSpec, Family};
+use velodrome_model::metric::{CountSpec, EventMatcher, Family};
 
-use super::engine::{Item, Kind};
+use super::engine::{Item, Kind, Observed, Vocabulary};
 use super::issues::IssueTable;
 use super::labels::{FamilyLabels, SeriesId, SeriesIds, SliceKey};
 use super::rank::{MinuteSum, SortedBag};
@@ -100,6 +100,16 @@ impl SeriesState {
         })
     }
 
+    /// Every event description its state reads.
+    pub(crate) fn descriptions(&self) -> &[EventMatcher] {
+        self.machine.descriptions()
+    }
+
+    /// Takes the bits of its state's matchers from the computation's vocabulary.
+    pub(crate) fn bind(&mut self, vocabulary: &Vocabulary) {
+        self.machine.bind(vocabulary);
+    }
+
     /// Issues with a state (memory accounting).
     pub fn tracked_issues(&self) -> usize {
         self.machine.tracked_issues()
@@ -154,9 +164,10 @@ impl SeriesState {
     /// Feeds one item (the caller has applied the metric's filters); appends a
     /// (series, values) for every series the item changed, in the order of their tag
     /// values.
-    pub fn receive(
+    pub(crate) fn receive(
         &mut self,
         item: &Item,
+        seen: &Observed<'_>,
         wanted: bool,
         attends: bool,
         out: &mut Vec<(SliceKey, StateValues)>,
@@ -193,8 +204,7 @@ impl SeriesState {
         }
         if wanted {
             let was_known = self.machine.is_known(issue);
-            let label = item.label.as_deref().unwrap_or("");
-            let step = self.machine.step(issue, &item.event, label, item.marks);
+            let step = self.machine.step(issue, seen);
             let active = self.machine.is_active(issue);
             let member = self.members.get(issue).is_some();
             if !was_known && self.machine.starts_active() && active && !member {
@@ -285,7 +295,11 @@ mod tests {
         let mut engine = MetricEngine::new(&spec);
         let mut out: Vec<Point> = Vec::new();
         for item in items {
-            engine.receive(item, &mut out);
+            engine.receive(
+                item,
+                &super::super::engine::Observed::unbound(item),
+                &mut out,
+            );
         }
         out.into_iter()
             .map(|p| match p.values {

@@ -17,8 +17,9 @@
 //! Removed entries leave holes that are compacted once they outnumber the live ones, so the
 //! memory follows the open issues, not the history.
 
-use velodrome_model::metric::{EventMatcher, Marks, StateSpec};
+use velodrome_model::metric::{EventMatcher, StateSpec};
 
+use super::engine::{BoundEvent, Observed, Vocabulary};
 use super::issues::IssueTable;
 use super::rank::{Fenwick, MinuteSum};
 
@@ -34,6 +35,10 @@ pub const FOREVER_MINUTES: i64 = i64::MAX / 60_000_000_000;
 struct Matchers {
     list: Vec<EventMatcher>,
     opposite: Vec<u8>,
+    /// Each matcher's bit in the computation's vocabulary, once bound.
+    bits: Vec<Option<u8>>,
+    /// Every matcher's bit, when all of them have one.
+    mask: Option<u128>,
 }
 
 impl Matchers {
@@ -43,6 +48,7 @@ impl Matchers {
         }
         self.list.push(matcher.clone());
         self.opposite.push(u8::MAX);
+        self.bits.push(None);
         (self.list.len() - 1) as u8
     }
 
@@ -64,12 +70,44 @@ impl Matchers {
     }
 }
 
+impl Matchers {
+    fn bind(&mut self, vocabulary: &Vocabulary) {
+        for (matcher, bit) in self.list.iter().zip(&mut self.bits) {
+            let mut bound = BoundEvent::new(matcher.clone());
+            bound.bind(vocabulary);
+            *bit = bound.bit();
+        }
+        self.mask = self
+            .bits
+            .iter()
+            .try_fold(0u128, |mask, bit| bit.map(|b| mask | 1 << b));
+    }
+
+    fn matches(&self, matcher: u8, seen: &Observed<'_>) -> bool {
+        match self.bits[matcher as usize] {
+            Some(bit) => seen.matched >> bit & 1 == 1,
+            None => self.list[matcher as usize].matches(seen.event, seen.label, seen.marks),
+        }
+    }
+
+    /// Whether some matcher matches.
+    fn any(&self, seen: &Observed<'_>) -> bool {
+        match self.mask {
+            Some(mask) => seen.matched & mask != 0,
+            None => self
+                .list
+                .iter()
+                .any(|m| m.matches(seen.event, seen.label, seen.marks)),
+        }
+    }
+}
+
 /// Flips every item of `codes` whose event matches; true when one flipped.
-fn toggle(matchers: &Matchers, codes: &mut [Code], event: &str, label: &str, marks: Marks) -> bool {
+fn toggle(matchers: &Matchers, codes: &mut [Code], seen: &Observed<'_>) -> bool {
     let mut changed = false;
     for c in codes {
         let matcher = *c >> 1;
-        if matchers.list[matcher as usize].matches(event, label, marks) {
+        if matchers.matches(matcher, seen) {
             let opposite = matchers.opposite[matcher as usize];
             *c = code(opposite, *c & 1 == 0);
             changed = true;
@@ -174,6 +212,8 @@ impl StateTracker {
         let mut matchers = Matchers {
             list: Vec::new(),
             opposite: Vec::new(),
+            bits: Vec::new(),
+            mask: None,
         };
         let initial: Box<[Code]> = spec
             .items()
@@ -193,15 +233,13 @@ impl StateTracker {
 
     /// Feeds one event of `issue` at `time` (seconds); returns the new values when the
     /// issue's state changed (even if its overall activity did not), as the original did.
-    pub fn receive(
+    pub(crate) fn receive(
         &mut self,
         issue: i64,
-        event: &str,
-        label: &str,
-        marks: Marks,
+        seen: &Observed<'_>,
         time: i64,
     ) -> Option<StateValues> {
-        if !self.concerns(event, label, marks) {
+        if !self.concerns(seen) {
             return None;
         }
         if self.issues.get(issue).is_none() {
@@ -220,13 +258,7 @@ impl StateTracker {
             );
         }
         let state = self.issues.get_mut(issue)?;
-        if !toggle(
-            &self.matchers,
-            state.codes.as_mut_slice(),
-            event,
-            label,
-            marks,
-        ) {
+        if !toggle(&self.matchers, state.codes.as_mut_slice(), seen) {
             return None;
         }
         let active = state.codes.as_slice().iter().all(|c| c & 1 == 1);
@@ -260,8 +292,8 @@ impl StateTracker {
     /// issues its own way ([`super::series`]); true when one of the issue's items flipped.
     /// An issue seen for the first time is created (active at once when the description
     /// starts active), as in [`StateTracker::receive`].
-    pub fn step(&mut self, issue: i64, event: &str, label: &str, marks: Marks) -> bool {
-        if !self.concerns(event, label, marks) {
+    pub(crate) fn step(&mut self, issue: i64, seen: &Observed<'_>) -> bool {
+        if !self.concerns(seen) {
             return false;
         }
         if self.issues.get(issue).is_none() {
@@ -274,13 +306,7 @@ impl StateTracker {
             );
         }
         match self.issues.get_mut(issue) {
-            Some(state) => toggle(
-                &self.matchers,
-                state.codes.as_mut_slice(),
-                event,
-                label,
-                marks,
-            ),
+            Some(state) => toggle(&self.matchers, state.codes.as_mut_slice(), seen),
             None => false,
         }
     }
@@ -288,13 +314,13 @@ impl StateTracker {
     /// Whether an event can change anything: one an item matches, or any event at all for
     /// a state that starts active (it is created at the issue's first event, and counted
     /// from then on). The rest is skipped before the map lookup.
-    fn concerns(&self, event: &str, label: &str, marks: Marks) -> bool {
-        self.starts_active
-            || self
-                .matchers
-                .list
-                .iter()
-                .any(|m| m.matches(event, label, marks))
+    fn concerns(&self, seen: &Observed<'_>) -> bool {
+        self.starts_active || self.matchers.any(seen)
+    }
+
+    /// Takes the bits of its matchers from the computation's vocabulary.
+    pub(crate) fn bind(&mut self, vocabulary: &Vocabulary) {
+        self.matchers.bind(vocabulary);
     }
 
     /// Whether the description is active before any event (made only of `!x` items).
@@ -347,6 +373,11 @@ impl StateTracker {
     pub fn listens_to(&self) -> Option<&[EventMatcher]> {
         (!self.starts_active && !self.matchers.list.contains(&EventMatcher::Always))
             .then_some(self.matchers.list.as_slice())
+    }
+
+    /// Every event description an item of the state can wait for.
+    pub fn descriptions(&self) -> &[EventMatcher] {
+        &self.matchers.list
     }
 
     /// Issues with a state (memory accounting for benchmarks).
@@ -455,6 +486,19 @@ impl ActiveSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use velodrome_model::metric::Marks;
+
+    /// An event as an engine used alone sees it.
+    fn seen<'a>(event: &'a str, label: &'a str) -> Observed<'a> {
+        Observed {
+            event,
+            label,
+            marks: Marks::default(),
+            matched: 0,
+            author_ignored: 0,
+            actor_ignored: 0,
+        }
+    }
 
     fn tracker(description: &str, percentiles: &[u8]) -> StateTracker {
         StateTracker::new(
@@ -473,18 +517,13 @@ mod tests {
         // ActiveState{start 0, exit labeled:test}: active, age(10) = 10; labeled test ->
         // Inactive{entry unlabeled:test}, changed; labeled non-matching -> unchanged.
         let mut t = tracker("!labeled:test", &[100]);
-        assert_eq!(
-            t.receive(1, "labeled", "non-matching", Marks::default(), 10),
-            None
-        );
+        assert_eq!(t.receive(1, &seen("labeled", "non-matching"), 10), None);
         assert!(t.is_active(1));
         assert_eq!(
             t.items(1),
             Some(vec![(true, EventMatcher::Labeled("test".into()))])
         );
-        let values = t
-            .receive(1, "labeled", "test", Marks::default(), 10)
-            .expect("changed");
+        let values = t.receive(1, &seen("labeled", "test"), 10).expect("changed");
         assert_eq!(values.count, 0);
         assert_eq!(
             t.items(1),
@@ -495,14 +534,9 @@ mod tests {
     #[test]
     fn inactive_item_enters_on_its_entry_event() {
         let mut t = tracker("labeled:test", &[100]);
-        assert_eq!(
-            t.receive(1, "labeled", "non-matching", Marks::default(), 5),
-            None
-        );
+        assert_eq!(t.receive(1, &seen("labeled", "non-matching"), 5), None);
         assert!(!t.is_active(1));
-        let values = t
-            .receive(1, "labeled", "test", Marks::default(), 10)
-            .expect("changed");
+        let values = t.receive(1, &seen("labeled", "test"), 10).expect("changed");
         assert_eq!(
             t.items(1),
             Some(vec![(true, EventMatcher::Unlabeled("test".into()))])
@@ -516,15 +550,13 @@ mod tests {
     fn multi_state_age_is_the_minimum() {
         // [Active{exit merged, start 10}, Active{exit closed, start 20}]: age(30) = 10.
         let mut t = tracker("reopened,labeled:x", &[100]);
-        t.receive(1, "reopened", "", Marks::default(), 10);
-        let values = t
-            .receive(1, "labeled", "x", Marks::default(), 20)
-            .expect("changed");
+        t.receive(1, &seen("reopened", ""), 10);
+        let values = t.receive(1, &seen("labeled", "x"), 20).expect("changed");
         assert_eq!(values.count, 1);
         assert_eq!(t.values(30).percentiles.as_slice(), [10_000_000_000]);
         // [Active, Inactive] is not active.
         let mut t = tracker("reopened,closed", &[]);
-        t.receive(1, "reopened", "", Marks::default(), 10);
+        t.receive(1, &seen("reopened", ""), 10);
         assert!(!t.is_active(1));
     }
 
@@ -533,15 +565,13 @@ mod tests {
         use EventMatcher::*;
         let mut t = tracker("merged,!closed", &[]);
         // The state is created lazily by the first event of the issue.
-        assert_eq!(t.receive(1, "labeled", "x", Marks::default(), T0), None);
+        assert_eq!(t.receive(1, &seen("labeled", "x"), T0), None);
         assert_eq!(t.items(1), Some(vec![(false, Merged), (true, Closed)]));
-        assert!(t.receive(1, "closed", "", Marks::default(), 10).is_some());
+        assert!(t.receive(1, &seen("closed", ""), 10).is_some());
         assert_eq!(t.items(1), Some(vec![(false, Merged), (false, Reopened)]));
-        assert!(t.receive(1, "merged", "", Marks::default(), 20).is_some());
+        assert!(t.receive(1, &seen("merged", ""), 20).is_some());
         assert_eq!(t.items(1), Some(vec![(true, Never), (false, Reopened)]));
-        let values = t
-            .receive(1, "reopened", "", Marks::default(), 30)
-            .expect("changed");
+        let values = t.receive(1, &seen("reopened", ""), 30).expect("changed");
         assert_eq!(t.items(1), Some(vec![(true, Never), (true, Closed)]));
         assert_eq!(values.count, 1);
         assert!(t.is_active(1));
@@ -551,10 +581,10 @@ mod tests {
     fn new_state_shapes() {
         use EventMatcher::*;
         let mut t = tracker("merged", &[]);
-        t.receive(1, "x", "", Marks::default(), 0);
+        t.receive(1, &seen("x", ""), 0);
         assert_eq!(t.items(1), Some(vec![(false, Merged)]));
         let mut t = tracker("merged,!closed", &[]);
-        t.receive(1, "x", "", Marks::default(), 0);
+        t.receive(1, &seen("x", ""), 0);
         assert_eq!(t.items(1), Some(vec![(false, Merged), (true, Closed)]));
     }
 
@@ -564,14 +594,13 @@ mod tests {
         let mut t = tracker(&description.join(","), &[]);
         for i in 1..=12 {
             assert_eq!(
-                t.receive(7, "labeled", &format!("a{i}"), Marks::default(), i)
+                t.receive(7, &seen("labeled", &format!("a{i}")), i)
                     .map(|v| v.count),
                 Some(0)
             );
         }
         assert_eq!(
-            t.receive(7, "labeled", "a13", Marks::default(), 13)
-                .map(|v| v.count),
+            t.receive(7, &seen("labeled", "a13"), 13).map(|v| v.count),
             Some(1)
         );
         assert!(t.is_active(7));
@@ -593,11 +622,7 @@ mod tests {
             }
         );
         for i in 0..50 {
-            assert!(
-                t.receive(i, "merged", "", Marks::default(), 60 * i)
-                    .is_some(),
-                "{i}"
-            );
+            assert!(t.receive(i, &seen("merged", ""), 60 * i).is_some(), "{i}");
         }
         let values = t.values(3000);
         assert_eq!((values.count, values.sum), (50, 1275));
@@ -608,9 +633,9 @@ mod tests {
     fn state_plugin_points() {
         // TestStatePlugin: --state=merged --percentiles=50,100.
         let mut t = tracker("merged", &[50, 100]);
-        assert_eq!(t.receive(1, "opened", "", Marks::default(), 600), None);
+        assert_eq!(t.receive(1, &seen("opened", ""), 600), None);
         assert_eq!(
-            t.receive(1, "merged", "", Marks::default(), 1200),
+            t.receive(1, &seen("merged", ""), 1200),
             Some(StateValues {
                 count: 1,
                 sum: 0,
@@ -619,9 +644,9 @@ mod tests {
                 inactive: None,
             })
         );
-        assert_eq!(t.receive(1, "merged", "", Marks::default(), 1800), None);
+        assert_eq!(t.receive(1, &seen("merged", ""), 1800), None);
         assert_eq!(
-            t.receive(2, "merged", "", Marks::default(), 2400),
+            t.receive(2, &seen("merged", ""), 2400),
             Some(StateValues {
                 count: 2,
                 sum: 20,
@@ -635,14 +660,13 @@ mod tests {
     #[test]
     fn forever_items_saturate_like_go() {
         let mut t = tracker("!merged", &[50]);
-        assert_eq!(t.receive(1, "opened", "", Marks::default(), 100), None);
+        assert_eq!(t.receive(1, &seen("opened", ""), 100), None);
         let values = t.values(200);
         assert_eq!(values.count, 1);
         assert_eq!(values.sum, 153_722_867);
         assert_eq!(values.percentiles.as_slice(), [FOREVER_NS]);
         assert_eq!(
-            t.receive(1, "merged", "", Marks::default(), 300)
-                .map(|v| v.count),
+            t.receive(1, &seen("merged", ""), 300).map(|v| v.count),
             Some(0)
         );
     }
