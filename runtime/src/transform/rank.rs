@@ -19,11 +19,6 @@ pub(crate) struct Fenwick {
 }
 
 impl Fenwick {
-    /// A tree of `n` elements, each 1.
-    pub fn ones(n: usize) -> Self {
-        Self::from_counts(&vec![1; n])
-    }
-
     /// A tree over `counts`, built in O(n).
     pub fn from_counts(counts: &[i64]) -> Self {
         let mut tree = counts.to_vec();
@@ -95,11 +90,100 @@ impl Fenwick {
         }
         (position.min(n.saturating_sub(1)), before)
     }
+}
 
-    /// 0-based index of the k-th (1-based) live element of a tree of zeros and ones.
-    pub fn kth(&self, k: usize) -> usize {
-        self.find(k).0
+/// Positions 0, 1, 2, ... each live or dead, with "the k-th live position": one bit per
+/// position, and a Fenwick tree over the live count of each word of 64. The tree is 64
+/// times smaller than one over the positions themselves, so a state with 100,000 open
+/// items answers a percentile from a few cache lines instead of missing the cache at
+/// every level.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LivePositions {
+    words: Vec<u64>,
+    counts: Fenwick,
+    len: usize,
+}
+
+impl LivePositions {
+    /// Positions 0..n, all live.
+    pub fn ones(n: usize) -> Self {
+        let mut words = vec![u64::MAX; n / 64];
+        let mut counts = vec![64; n / 64];
+        if !n.is_multiple_of(64) {
+            words.push((1u64 << (n % 64)) - 1);
+            counts.push((n % 64) as i64);
+        }
+        Self {
+            words,
+            counts: Fenwick::from_counts(&counts),
+            len: n,
+        }
     }
+
+    /// Appends a live position.
+    pub fn push_live(&mut self) {
+        let word = self.len / 64;
+        if word == self.words.len() {
+            self.words.push(0);
+            self.counts.push(0);
+        }
+        self.words[word] |= 1 << (self.len % 64);
+        self.counts.add(word, 1);
+        self.len += 1;
+    }
+
+    /// Whether position `i` is live.
+    pub fn is_live(&self, i: usize) -> bool {
+        self.words
+            .get(i / 64)
+            .is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+
+    /// Marks position `i` dead; false when it was not live.
+    pub fn kill(&mut self, i: usize) -> bool {
+        if !self.is_live(i) {
+            return false;
+        }
+        self.words[i / 64] &= !(1 << (i % 64));
+        self.counts.add(i / 64, -1);
+        true
+    }
+
+    /// The k-th (1-based) live position; the last position when there are fewer.
+    pub fn kth(&self, k: usize) -> usize {
+        if self.words.is_empty() {
+            return 0;
+        }
+        let (word, before) = self.counts.find(k);
+        let position = word * 64 + select(self.words[word], k.saturating_sub(before) as u32);
+        position.min(self.len.saturating_sub(1))
+    }
+}
+
+/// The position of the r-th (1-based) set bit of `word`, a byte at a time first (64 when
+/// there are fewer).
+fn select(mut word: u64, mut r: u32) -> usize {
+    let mut base = 0;
+    while base < 64 {
+        let here = (word & 0xff).count_ones();
+        if here >= r {
+            break;
+        }
+        r -= here;
+        word >>= 8;
+        base += 8;
+    }
+    while base < 64 {
+        if word & 1 == 1 {
+            r = r.saturating_sub(1);
+            if r == 0 {
+                return base;
+            }
+        }
+        word >>= 1;
+        base += 1;
+    }
+    64
 }
 
 /// Largest chunk of a [`SortedBag`]; a full chunk splits in two. Moving half a chunk
@@ -290,27 +374,55 @@ mod tests {
     }
 
     #[test]
-    fn fenwick_push_and_kth() {
+    fn fenwick_push_find_and_prefix() {
         let mut f = Fenwick::default();
         for _ in 0..37 {
             f.push(1);
         }
-        assert_eq!(f.kth(1), 0);
-        assert_eq!(f.kth(37), 36);
+        assert_eq!(f.find(1), (0, 0));
+        assert_eq!(f.find(37), (36, 36));
         f.add(0, -1);
         f.add(5, -1);
-        assert_eq!(f.kth(1), 1);
-        assert_eq!(f.kth(5), 6);
+        assert_eq!(f.find(1), (1, 0));
+        assert_eq!(f.find(5), (6, 4));
         assert_eq!(f.prefix(6), 4);
-        let mut h = Fenwick::default();
-        for _ in 0..37 {
-            h.push(1);
-        }
-        assert_eq!(Fenwick::ones(37), h);
+        assert_eq!(Fenwick::from_counts(&[1; 37]).prefix(37), 37);
         let counts = Fenwick::from_counts(&[3, 0, 2]);
         assert_eq!(counts.find(1), (0, 0));
         assert_eq!(counts.find(3), (0, 0));
         assert_eq!(counts.find(4), (2, 3));
+    }
+
+    /// Live positions against a vector of flags, through pushes, kills and rebuilds.
+    #[test]
+    fn live_positions_find_the_kth_live_one() {
+        let mut next = rng(7);
+        let mut live = LivePositions::default();
+        let mut flags: Vec<bool> = Vec::new();
+        for step in 0..5_000 {
+            if flags.is_empty() || !next().is_multiple_of(3) {
+                live.push_live();
+                flags.push(true);
+            } else {
+                let i = (next() as usize) % flags.len();
+                assert_eq!(live.kill(i), flags[i]);
+                flags[i] = false;
+            }
+            if step % 1_000 == 999 {
+                let kept = flags.iter().filter(|f| **f).count();
+                live = LivePositions::ones(kept);
+                flags = vec![true; kept];
+            }
+            let positions: Vec<usize> = (0..flags.len()).filter(|i| flags[*i]).collect();
+            for k in [1, positions.len() / 2, positions.len()] {
+                if let Some(want) = k.checked_sub(1).and_then(|i| positions.get(i)) {
+                    assert_eq!(live.kth(k), *want, "k {k} at step {step}");
+                }
+            }
+            assert!((0..flags.len()).all(|i| live.is_live(i) == flags[i]));
+        }
+        assert_eq!(select(0b1011_0000_0000, 2), 9);
+        assert_eq!(select(u64::MAX, 64), 63);
     }
 
     /// The bag against a sorted vector, through splits and emptied chunks.

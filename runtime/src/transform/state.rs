@@ -8,7 +8,8 @@
 //! - An issue's age is the minimum over its items of (t - item start), that is t - S with S
 //!   the latest item start. When an issue becomes active, the item that just flipped started
 //!   at the current event time, so S = t, the largest start so far: starts enter the set in
-//!   non-decreasing order, and a Fenwick tree over insertion positions gives rank queries.
+//!   non-decreasing order, and a bit per insertion position (live or not) under a Fenwick tree of the
+//!   live count per 64 positions gives rank queries.
 //!   The one exception is a description made only of `!x` items, active "since year 1":
 //!   those are counted apart with the original's saturated age (292 years).
 //! - The sum of whole minutes Σ floor((t - S)/60) is kept exactly from Σ floor(S/60) and a
@@ -21,7 +22,7 @@ use velodrome_model::metric::{EventMatcher, StateSpec};
 
 use super::engine::{BoundEvent, Observed, Vocabulary};
 use super::issues::IssueTable;
-use super::rank::{Fenwick, MinuteSum};
+use super::rank::{LivePositions, MinuteSum};
 
 /// Age of an item active since the beginning of time, in nanoseconds: Go's saturated
 /// `time.Duration`, which the original wrote for such items.
@@ -392,8 +393,7 @@ impl StateTracker {
 pub struct ActiveSet {
     starts: Vec<i64>,
     owners: Vec<i64>,
-    alive: Vec<bool>,
-    tree: Fenwick,
+    live: LivePositions,
     minutes: MinuteSum,
 }
 
@@ -404,8 +404,7 @@ impl ActiveSet {
         let position = self.starts.len();
         self.starts.push(start);
         self.owners.push(owner);
-        self.alive.push(true);
-        self.tree.push(1);
+        self.live.push_live();
         self.minutes.add(Some(start));
         position as u32
     }
@@ -418,11 +417,9 @@ impl ActiveSet {
     /// Removes the issue at `position`.
     pub fn remove(&mut self, position: u32) {
         let i = position as usize;
-        if !self.alive.get(i).copied().unwrap_or(false) {
+        if !self.live.kill(i) {
             return;
         }
-        self.alive[i] = false;
-        self.tree.add(i, -1);
         let start = self.starts[i];
         self.minutes.remove(Some(start));
     }
@@ -454,7 +451,7 @@ impl ActiveSet {
         }
         // Ages ascending = starts descending: the (index+1)-th largest start.
         let rank = self.minutes.finite() - index;
-        let position = self.tree.kth(rank as usize);
+        let position = self.live.kth(rank as usize);
         let age = time - self.starts[position];
         age.saturating_mul(1_000_000_000)
     }
@@ -469,14 +466,13 @@ impl ActiveSet {
         let mut starts = Vec::with_capacity(self.minutes.finite() as usize * 2);
         let mut owners = Vec::with_capacity(self.minutes.finite() as usize * 2);
         for i in 0..self.starts.len() {
-            if self.alive[i] {
+            if self.live.is_live(i) {
                 moves.push((self.owners[i], starts.len() as u32));
                 starts.push(self.starts[i]);
                 owners.push(self.owners[i]);
             }
         }
-        self.alive = vec![true; starts.len()];
-        self.tree = Fenwick::ones(starts.len());
+        self.live = LivePositions::ones(starts.len());
         self.starts = starts;
         self.owners = owners;
         moves
