@@ -18,6 +18,8 @@
 //! Removed entries leave holes that are compacted once they outnumber the live ones, so the
 //! memory follows the open issues, not the history.
 
+use std::num::NonZeroU64;
+
 use velodrome_model::metric::{EventMatcher, StateSpec};
 
 use super::engine::{BoundEvent, Observed, Vocabulary};
@@ -124,55 +126,76 @@ fn code(matcher: u8, active: bool) -> Code {
     (matcher << 1) | u8::from(active)
 }
 
-/// Items kept inside the map entry; longer descriptions go to the heap. Inline codes save
-/// a pointer chase (a cache miss) on every event, the hot spot of a profile.
-const INLINE_ITEMS: usize = 12;
+/// Descriptions of at most this many items keep their codes inside the issue's entry
+/// (all of the bundled ones do); longer ones keep a row in the tracker's `long` table.
+const INLINE_ITEMS: usize = 4;
 
-/// An issue's item codes, inline when the description is short (it always is in practice).
-#[derive(Debug, Clone)]
-enum Codes {
-    Inline(u8, [Code; INLINE_ITEMS]),
-    Heap(Box<[Code]>),
-}
-
-impl Codes {
-    fn new(initial: &[Code]) -> Self {
-        if initial.len() <= INLINE_ITEMS {
-            let mut inline = [0; INLINE_ITEMS];
-            inline[..initial.len()].copy_from_slice(initial);
-            Self::Inline(initial.len() as u8, inline)
-        } else {
-            Self::Heap(initial.into())
-        }
-    }
-
-    fn as_slice(&self) -> &[Code] {
-        match self {
-            Self::Inline(len, codes) => &codes[..usize::from(*len)],
-            Self::Heap(codes) => codes,
-        }
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [Code] {
-        match self {
-            Self::Inline(len, codes) => &mut codes[..usize::from(*len)],
-            Self::Heap(codes) => codes,
-        }
-    }
-}
-
-/// One issue's state: its items' codes and, while active, its slot in the [`ActiveSet`].
-#[derive(Debug, Clone)]
-struct IssueState {
-    codes: Codes,
-    slot: Slot,
-}
+/// One issue's state in eight bytes: its items' codes (inline, or the index of its row
+/// in the tracker's table of long descriptions) and its [`Slot`]. Every state metric keeps
+/// one entry per issue and looks one up per relevant item; at eight bytes the entries of
+/// the busy issues of all of them stay in cache, where 32-byte entries missed it on
+/// most lookups, the largest cost of the transform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IssueState(NonZeroU64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
     Inactive,
     Forever,
     At(u32),
+}
+
+impl Slot {
+    /// Never 0, so that an entry is never 0 and `Option<IssueState>` is eight bytes too.
+    fn code(self) -> u32 {
+        match self {
+            Self::Inactive => 1,
+            Self::Forever => 2,
+            Self::At(position) => position.saturating_add(3),
+        }
+    }
+
+    fn from_code(code: u32) -> Self {
+        match code {
+            0 | 1 => Self::Inactive,
+            2 => Self::Forever,
+            position => Self::At(position - 3),
+        }
+    }
+}
+
+impl IssueState {
+    fn new(codes: u32, slot: Slot) -> Self {
+        let packed = (u64::from(slot.code()) << 32) | u64::from(codes);
+        Self(NonZeroU64::new(packed).unwrap_or(NonZeroU64::MIN))
+    }
+
+    fn codes(self) -> u32 {
+        self.0.get() as u32
+    }
+
+    fn slot(self) -> Slot {
+        Slot::from_code((self.0.get() >> 32) as u32)
+    }
+
+    fn with_codes(self, codes: u32) -> Self {
+        Self::new(codes, self.slot())
+    }
+
+    fn with_slot(self, slot: Slot) -> Self {
+        Self::new(self.codes(), slot)
+    }
+}
+
+/// Inline codes as the low bytes of a word.
+fn pack(codes: &[Code]) -> u32 {
+    let mut bytes = [0u8; INLINE_ITEMS];
+    bytes[..codes.len()].copy_from_slice(codes);
+    u32::from_le_bytes(bytes)
+}
+
+fn all_active(codes: &[Code]) -> bool {
+    codes.iter().all(|c| c & 1 == 1)
 }
 
 /// A list of integer fields kept inline: most metrics ask for one to four percentiles or
@@ -202,6 +225,9 @@ pub struct StateTracker {
     initial: Box<[Code]>,
     starts_active: bool,
     issues: IssueTable<IssueState>,
+    /// Codes of descriptions longer than [`INLINE_ITEMS`], one row of `initial.len()`
+    /// per issue.
+    long: Vec<Code>,
     active: ActiveSet,
     percentiles: Vec<u8>,
 }
@@ -227,6 +253,7 @@ impl StateTracker {
             initial,
             starts_active,
             issues: IssueTable::default(),
+            long: Vec::new(),
             active: ActiveSet::default(),
             percentiles: percentiles.to_vec(),
         }
@@ -243,46 +270,43 @@ impl StateTracker {
         if !self.concerns(seen) {
             return None;
         }
-        if self.issues.get(issue).is_none() {
-            let slot = if self.starts_active {
-                self.active.insert_forever();
-                Slot::Forever
-            } else {
-                Slot::Inactive
-            };
-            self.issues.insert(
-                issue,
-                IssueState {
-                    codes: Codes::new(&self.initial),
-                    slot,
-                },
-            );
-        }
-        let state = self.issues.get_mut(issue)?;
-        if !toggle(&self.matchers, state.codes.as_mut_slice(), seen) {
+        let mut state = match self.issues.get(issue) {
+            Some(state) => *state,
+            None => {
+                let slot = if self.starts_active {
+                    self.active.insert_forever();
+                    Slot::Forever
+                } else {
+                    Slot::Inactive
+                };
+                self.create(issue, slot)
+            }
+        };
+        let (changed, active) = self.apply(&mut state, seen);
+        if !changed {
             return None;
         }
-        let active = state.codes.as_slice().iter().all(|c| c & 1 == 1);
-        match (state.slot, active) {
+        match (state.slot(), active) {
             (Slot::Inactive, true) => {
                 let position = self.active.insert(time, issue);
-                state.slot = Slot::At(position);
+                state = state.with_slot(Slot::At(position));
             }
             (Slot::At(position), false) => {
                 self.active.remove(position);
-                state.slot = Slot::Inactive;
+                state = state.with_slot(Slot::Inactive);
             }
             (Slot::Forever, false) => {
                 self.active.remove_forever();
-                state.slot = Slot::Inactive;
+                state = state.with_slot(Slot::Inactive);
             }
             _ => {}
         }
+        self.issues.insert(issue, state);
         if self.active.needs_compaction() {
             let moves = self.active.compact();
             for (owner, position) in moves {
                 if let Some(state) = self.issues.get_mut(owner) {
-                    state.slot = Slot::At(position);
+                    *state = state.with_slot(Slot::At(position));
                 }
             }
         }
@@ -297,18 +321,68 @@ impl StateTracker {
         if !self.concerns(seen) {
             return false;
         }
-        if self.issues.get(issue).is_none() {
-            self.issues.insert(
-                issue,
-                IssueState {
-                    codes: Codes::new(&self.initial),
-                    slot: Slot::Inactive,
-                },
-            );
+        let mut state = match self.issues.get(issue) {
+            Some(state) => *state,
+            None => self.create(issue, Slot::Inactive),
+        };
+        let (changed, _) = self.apply(&mut state, seen);
+        if changed {
+            self.issues.insert(issue, state);
         }
-        match self.issues.get_mut(issue) {
-            Some(state) => toggle(&self.matchers, state.codes.as_mut_slice(), seen),
-            None => false,
+        changed
+    }
+
+    /// The entry of an issue seen for the first time, in `slot`.
+    fn create(&mut self, issue: i64, slot: Slot) -> IssueState {
+        let codes = if self.initial.len() <= INLINE_ITEMS {
+            pack(&self.initial)
+        } else {
+            let row = self.long.len() / self.initial.len();
+            self.long.extend_from_slice(&self.initial);
+            row as u32
+        };
+        let state = IssueState::new(codes, slot);
+        self.issues.insert(issue, state);
+        state
+    }
+
+    /// Flips the items of `state` that `seen` matches; returns whether one flipped and
+    /// whether all are active now.
+    fn apply(&mut self, state: &mut IssueState, seen: &Observed<'_>) -> (bool, bool) {
+        let n = self.initial.len();
+        if n <= INLINE_ITEMS {
+            let mut bytes = state.codes().to_le_bytes();
+            let changed = toggle(&self.matchers, &mut bytes[..n], seen);
+            if changed {
+                *state = state.with_codes(u32::from_le_bytes(bytes));
+            }
+            (changed, all_active(&bytes[..n]))
+        } else {
+            let row = state.codes() as usize * n;
+            let codes = &mut self.long[row..row + n];
+            (toggle(&self.matchers, codes, seen), all_active(codes))
+        }
+    }
+
+    /// Whether every item of an issue is active.
+    fn all_active(&self, state: IssueState) -> bool {
+        let n = self.initial.len();
+        if n <= INLINE_ITEMS {
+            all_active(&state.codes().to_le_bytes()[..n])
+        } else {
+            let row = state.codes() as usize * n;
+            all_active(&self.long[row..row + n])
+        }
+    }
+
+    /// The codes of an issue's items.
+    fn codes(&self, state: IssueState) -> Vec<Code> {
+        let n = self.initial.len();
+        if n <= INLINE_ITEMS {
+            state.codes().to_le_bytes()[..n].to_vec()
+        } else {
+            let row = state.codes() as usize * n;
+            self.long[row..row + n].to_vec()
         }
     }
 
@@ -351,17 +425,14 @@ impl StateTracker {
 
     /// Whether `issue`'s state is active (every item active).
     pub fn is_active(&self, issue: i64) -> bool {
-        self.issues
-            .get(issue)
-            .is_some_and(|s| s.codes.as_slice().iter().all(|c| c & 1 == 1))
+        self.issues.get(issue).is_some_and(|s| self.all_active(*s))
     }
 
     #[cfg_attr(not(test), allow(dead_code))]
     /// The items of `issue` as (active, matcher) pairs, for tests and debugging.
     pub fn items(&self, issue: i64) -> Option<Vec<(bool, EventMatcher)>> {
         self.issues.get(issue).map(|s| {
-            s.codes
-                .as_slice()
+            self.codes(*s)
                 .iter()
                 .map(|c| (c & 1 == 1, self.matchers.list[(c >> 1) as usize].clone()))
                 .collect()
