@@ -187,14 +187,17 @@ fn select(mut word: u64, mut r: u32) -> usize {
 }
 
 /// Largest chunk of a [`SortedBag`]; a full chunk splits in two. Moving half a chunk
-/// (2 KiB) costs about what the binary searches around it do.
-const CHUNK: usize = 512;
+/// (1 KiB) costs about what the binary searches around it do.
+const CHUNK: usize = 256;
 
 /// A multiset of times with rank queries, as sorted chunks: every element of a chunk is
 /// at most every element of the next.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SortedBag {
     chunks: Vec<Vec<i64>>,
+    /// The last element of each chunk (`i64::MIN` for an empty one), searched instead of
+    /// the chunks themselves so a search touches one array, not one chunk per step.
+    lasts: Vec<i64>,
     /// Lengths of the chunks, for ranks across chunks.
     lengths: Fenwick,
     len: usize,
@@ -209,9 +212,7 @@ impl SortedBag {
     /// The chunk `value` belongs in: the first whose last element is at least `value`
     /// (the last chunk when none is).
     fn chunk_of(&self, value: i64) -> usize {
-        let at = self
-            .chunks
-            .partition_point(|c| c.last().is_some_and(|last| *last < value));
+        let at = self.lasts.partition_point(|last| *last < value);
         at.min(self.chunks.len().saturating_sub(1))
     }
 
@@ -219,11 +220,12 @@ impl SortedBag {
     pub fn insert(&mut self, value: i64) {
         if self.chunks.is_empty() {
             self.chunks.push(Vec::with_capacity(CHUNK));
+            self.lasts.push(i64::MIN);
             self.lengths = Fenwick::from_counts(&[0]);
         }
         // Times mostly arrive in order: the end of the last chunk is the common case.
         let last = self.chunks.len() - 1;
-        let c = if self.chunks[last].last().is_none_or(|v| *v <= value) {
+        let c = if self.lasts[last] <= value {
             last
         } else {
             self.chunk_of(value)
@@ -235,8 +237,9 @@ impl SortedBag {
         if chunk.len() > CHUNK {
             let tail = chunk.split_off(chunk.len() / 2);
             self.chunks.insert(c + 1, tail);
-            self.rebuild_lengths();
+            self.rebuild_index();
         } else {
+            self.lasts[c] = self.lasts[c].max(value);
             self.lengths.add(c, 1);
         }
     }
@@ -253,19 +256,26 @@ impl SortedBag {
             return false;
         }
         chunk.remove(at);
+        let new_last = chunk.last().copied();
         self.len -= 1;
-        if chunk.is_empty() && self.chunks.len() > 1 {
+        if new_last.is_none() && self.chunks.len() > 1 {
             self.chunks.remove(c);
-            self.rebuild_lengths();
+            self.rebuild_index();
         } else {
+            self.lasts[c] = new_last.unwrap_or(i64::MIN);
             self.lengths.add(c, -1);
         }
         true
     }
 
-    fn rebuild_lengths(&mut self) {
+    fn rebuild_index(&mut self) {
         let lengths: Vec<i64> = self.chunks.iter().map(|c| c.len() as i64).collect();
         self.lengths = Fenwick::from_counts(&lengths);
+        self.lasts = self
+            .chunks
+            .iter()
+            .map(|c| c.last().copied().unwrap_or(i64::MIN))
+            .collect();
     }
 
     /// Number of elements at most `value`.
@@ -274,9 +284,7 @@ impl SortedBag {
             return 0;
         }
         // The first chunk holding something above `value`; everything before it counts.
-        let c = self
-            .chunks
-            .partition_point(|c| c.last().is_some_and(|last| *last <= value));
+        let c = self.lasts.partition_point(|last| *last <= value);
         match self.chunks.get(c) {
             Some(chunk) => self.lengths.prefix(c) as usize + chunk.partition_point(|v| *v <= value),
             None => self.len,
