@@ -10,7 +10,7 @@
 use velodrome_model::bots::Bots;
 
 use super::engine::{Item, Kind};
-use super::issues::{IssueTable, KeyMap};
+use super::issues::{KeyMap, Rows};
 
 /// What the annotator knows of a login: whether it is a bot, and which of the
 /// computation's ignored logins it is (one bit, or none).
@@ -28,19 +28,21 @@ pub struct Annotator {
     ignored: Vec<String>,
     /// Verdicts by login: a handful of regexes once per person, not once per item.
     verdicts: KeyMap<String, Verdict>,
-    /// Items that have had their first response; `None` when no metric asks.
-    responded: Option<IssueTable<()>>,
+    /// Its column in the computation's rows (1: the item has had its first response);
+    /// `None` when no metric asks.
+    responded: Option<usize>,
 }
 
 impl Annotator {
     /// An annotator for `bots`; `responses` when some metric uses `responded`; `ignored`
     /// are the logins whose bits [`Annotator::annotate`] reports (at most 64 count).
-    pub fn new(bots: &Bots, responses: bool, ignored: &[String]) -> Self {
+    /// Its column, when it needs one, is taken from `rows`.
+    pub fn new(bots: &Bots, responses: bool, ignored: &[String], rows: &mut Rows) -> Self {
         Self {
             bots: bots.clone(),
             ignored: ignored.to_vec(),
             verdicts: KeyMap::default(),
-            responded: responses.then(IssueTable::default),
+            responded: responses.then(|| rows.reserve(1)),
         }
     }
 
@@ -63,7 +65,7 @@ impl Annotator {
 
     /// Sets the item's bot flags and its first-response mark; returns the ignored-login
     /// bits of its author and of its actor.
-    pub fn annotate(&mut self, item: &mut Item) -> (u64, u64) {
+    pub fn annotate(&mut self, item: &mut Item, rows: &mut Rows) -> (u64, u64) {
         // Flags the reader set from GitHub's `user.type` stay; the patterns add to them.
         let author = self.verdict(&item.issue_user);
         item.author_is_bot = item.author_is_bot || author.bot;
@@ -76,7 +78,7 @@ impl Annotator {
         };
         item.actor_is_bot = item.actor_is_bot || actor.bot;
         let bits = (author.ignored, actor.ignored);
-        let Some(responded) = self.responded.as_mut() else {
+        let Some(responded) = self.responded else {
             return bits;
         };
         let responds = match item.key.kind {
@@ -88,11 +90,9 @@ impl Annotator {
             .actor
             .as_deref()
             .is_some_and(|actor| !actor.eq_ignore_ascii_case(&item.issue_user));
-        if responds
-            && by_someone_else
-            && !item.actor_is_bot
-            && responded.insert(item.issue, ()).is_none()
+        if responds && by_someone_else && !item.actor_is_bot && rows.get(item.issue, responded) == 0
         {
+            rows.set(item.issue, responded, 1);
             item.marks.responded = true;
         }
         bits
@@ -107,11 +107,12 @@ mod tests {
     const PR: (i64, bool, &str) = (1, true, "alice");
 
     fn marks(items: Vec<Item>) -> Vec<bool> {
-        let mut annotator = Annotator::new(&Bots::default(), true, &[]);
+        let mut rows = Rows::default();
+        let mut annotator = Annotator::new(&Bots::default(), true, &[], &mut rows);
         items
             .into_iter()
             .map(|mut item| {
-                annotator.annotate(&mut item);
+                annotator.annotate(&mut item, &mut rows);
                 item.marks.responded
             })
             .collect()
@@ -152,10 +153,11 @@ mod tests {
 
     #[test]
     fn githubs_bot_type_stays_whatever_the_login() {
-        let mut annotator = Annotator::new(&Bots::default(), true, &[]);
+        let mut rows = Rows::default();
+        let mut annotator = Annotator::new(&Bots::default(), true, &[], &mut rows);
         let mut item = comment(10, 1, PR, "ci-helper", "build passed");
         item.actor_is_bot = true;
-        annotator.annotate(&mut item);
+        annotator.annotate(&mut item, &mut rows);
         assert!(item.actor_is_bot);
         assert!(
             !item.marks.responded,
@@ -165,16 +167,17 @@ mod tests {
 
     #[test]
     fn bots_are_flagged_once_per_login() {
-        let mut annotator = Annotator::new(&Bots::default(), false, &[]);
+        let mut rows = Rows::default();
+        let mut annotator = Annotator::new(&Bots::default(), false, &[], &mut rows);
         let mut item = comment(10, 1, (3, true, "renovate[bot]"), "K8S-CI-ROBOT", "x");
-        annotator.annotate(&mut item);
+        annotator.annotate(&mut item, &mut rows);
         assert!(item.author_is_bot && item.actor_is_bot);
         assert!(
             !item.marks.responded,
             "no responses tracked when none is asked"
         );
         let mut item = comment(10, 2, PR, "bob", "x");
-        annotator.annotate(&mut item);
+        annotator.annotate(&mut item, &mut rows);
         assert!(!item.author_is_bot && !item.actor_is_bot);
         assert_eq!(annotator.verdicts.len(), 4);
     }

@@ -17,6 +17,7 @@ use velodrome_model::metric::Plugin;
 use super::count::CountEngine;
 use super::duration::DurationEngine;
 use super::engine::{Item, Kind, Observed, Point, Relevance, Vocabulary};
+use super::issues::Rows;
 
 /// The most distinct event descriptions routed by bit set; past that, every engine sees
 /// every item (correct, only slower).
@@ -126,6 +127,8 @@ pub struct Computation {
     routes: Vec<Route>,
     /// Which bits of the distinct event descriptions of all engines an item matches.
     matcher: Matcher,
+    /// The per-issue words of the annotator and of every engine, one row per issue.
+    rows: Rows,
     points: Vec<Point>,
 }
 
@@ -171,11 +174,14 @@ impl Computation {
             events: vocabulary,
             logins,
         };
+        let mut rows = Rows::default();
         for engine in &mut engines {
             engine.bind(&vocabulary);
+            engine.place(&mut rows);
         }
         Self {
-            annotator: Annotator::new(bots, responses, &vocabulary.logins),
+            annotator: Annotator::new(bots, responses, &vocabulary.logins, &mut rows),
+            rows,
             engines,
             routes,
             matcher: Matcher::new(&vocabulary.events),
@@ -210,7 +216,7 @@ impl Computation {
         item: &mut Item,
         mut emit: impl FnMut(usize, &Point) -> Result<(), E>,
     ) -> Result<(), E> {
-        let (author_ignored, actor_ignored) = self.annotator.annotate(item);
+        let (author_ignored, actor_ignored) = self.annotator.annotate(item, &mut self.rows);
         let item = &*item;
         let matched = self.matcher.matches(item);
         let seen = Observed {
@@ -224,7 +230,7 @@ impl Computation {
             if !(route.everything || matched & route.events != 0 || (comment && route.comments)) {
                 continue;
             }
-            engine.receive(item, &seen, &mut self.points);
+            engine.receive(item, &seen, &mut self.rows, &mut self.points);
             let mut result = Ok(());
             for point in &self.points {
                 result = emit(index, point);
@@ -306,13 +312,28 @@ impl MetricEngine {
         }
     }
 
+    /// Takes the columns of `rows` that hold its per-issue words.
+    pub(crate) fn place(&mut self, rows: &mut Rows) {
+        match self {
+            Self::Count(engine) => engine.place(rows),
+            Self::Duration(engine) => engine.place(rows),
+        }
+    }
+
     /// Processes one item (items must come in key order) and appends its points; `seen`
     /// is what the computation it is bound to worked out about the item
-    /// ([`Observed::unbound`] for an engine used alone).
-    pub(crate) fn receive(&mut self, item: &Item, seen: &Observed<'_>, out: &mut Vec<Point>) {
+    /// ([`Observed::unbound`] for an engine used alone), `rows` the per-issue words it
+    /// was placed in.
+    pub(crate) fn receive(
+        &mut self,
+        item: &Item,
+        seen: &Observed<'_>,
+        rows: &mut Rows,
+        out: &mut Vec<Point>,
+    ) {
         match self {
-            Self::Count(engine) => engine.receive(item, seen, out),
-            Self::Duration(engine) => engine.receive(item, seen, out),
+            Self::Count(engine) => engine.receive(item, seen, rows, out),
+            Self::Duration(engine) => engine.receive(item, seen, rows, out),
         }
     }
 }

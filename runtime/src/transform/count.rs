@@ -16,6 +16,7 @@ use super::engine::{
     Audience, BoundEvent, Item, Kind, Observed, Point, PointSlices, Relevance, Stamp, Values,
     Vocabulary,
 };
+use super::issues::Rows;
 use super::labels::{FamilyLabels, SliceKey};
 use super::series::SeriesState;
 use super::state::{StateTracker, StateValues};
@@ -128,8 +129,24 @@ impl CountEngine {
         self.audience.bind(vocabulary);
     }
 
+    /// Takes its columns of `rows`.
+    pub(crate) fn place(&mut self, rows: &mut Rows) {
+        if let Some(state) = self.state.as_mut() {
+            state.place(rows);
+        }
+        if let Some(series) = self.series.as_mut() {
+            series.place(rows);
+        }
+    }
+
     /// Processes one item (items must come in key order) and appends its points.
-    pub(crate) fn receive(&mut self, item: &Item, seen: &Observed<'_>, out: &mut Vec<Point>) {
+    pub(crate) fn receive(
+        &mut self,
+        item: &Item,
+        seen: &Observed<'_>,
+        rows: &mut Rows,
+        out: &mut Vec<Point>,
+    ) {
         if let Some(labels) = self.labels.as_mut() {
             labels.observe(item);
         }
@@ -142,10 +159,10 @@ impl CountEngine {
                     .actor
                     .as_deref()
                     .is_some_and(|a| !a.eq_ignore_ascii_case(&item.issue_user));
-            series.receive(item, seen, wanted, attends, &mut self.series_points);
+            series.receive(item, seen, rows, wanted, attends, &mut self.series_points);
         }
         if wanted {
-            self.count(item, seen, out);
+            self.count(item, seen, rows, out);
         }
         let time = item.key.time;
         for (slice, values) in self.series_points.drain(..) {
@@ -159,7 +176,7 @@ impl CountEngine {
     }
 
     /// The event, comment and plain state points of an item the metric looks at.
-    fn count(&mut self, item: &Item, seen: &Observed<'_>, out: &mut Vec<Point>) {
+    fn count(&mut self, item: &Item, seen: &Observed<'_>, rows: &mut Rows, out: &mut Vec<Point>) {
         let author = || {
             if self.log_author {
                 item.actor.clone()
@@ -188,7 +205,7 @@ impl CountEngine {
         let state = self
             .state
             .as_mut()
-            .and_then(|state| state.receive(item.issue, seen, time));
+            .and_then(|state| state.receive(item.issue, seen, time, rows));
         let slices: PointSlices = match self.labels.as_mut() {
             Some(labels) if points.iter().any(Option::is_some) => {
                 labels.keys(item.issue).into_iter().map(Some).collect()
@@ -246,11 +263,14 @@ mod tests {
 
     fn run(args: &[&str], items: &[Item]) -> Vec<Point> {
         let mut engine = MetricEngine::new(&spec(args));
+        let mut rows = super::super::issues::Rows::default();
+        engine.place(&mut rows);
         let mut out = Vec::new();
         for item in items {
             engine.receive(
                 item,
                 &super::super::engine::Observed::unbound(item),
+                &mut rows,
                 &mut out,
             );
         }

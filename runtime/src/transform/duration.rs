@@ -10,16 +10,37 @@ use velodrome_model::metric::{DurationSpec, ItemFilter};
 use super::engine::{
     Audience, BoundEvent, Item, Observed, Point, PointSlices, Relevance, Stamp, Values, Vocabulary,
 };
-use super::issues::IssueTable;
+use super::issues::Rows;
 use super::labels::FamilyLabels;
 
 /// One item's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Clock {
+    /// Not started (or started again with `--every`).
+    Idle,
     /// Started at this second.
     Running(i64),
     /// Completed, and no second point may follow (no `--every`).
     Done,
+}
+
+impl Clock {
+    /// Its word in the computation's rows: 0 idle, 2 done, odd running.
+    fn word(self) -> u64 {
+        match self {
+            Self::Idle => 0,
+            Self::Running(start) => ((start << 1) | 1) as u64,
+            Self::Done => 2,
+        }
+    }
+
+    fn from_word(word: u64) -> Self {
+        match word {
+            0 => Self::Idle,
+            w if w & 1 == 1 => Self::Running((w as i64) >> 1),
+            _ => Self::Done,
+        }
+    }
 }
 
 /// One `duration` metric's running computation over one repository's stream.
@@ -29,8 +50,10 @@ pub struct DurationEngine {
     to: BoundEvent,
     every: bool,
     audience: Audience,
-    /// Items whose clock runs or that are done; an idle item has no entry.
-    clocks: IssueTable<Clock>,
+    /// Its column in the computation's rows: the [`Clock`] of each item.
+    column: usize,
+    /// Items whose clock runs or that are done (memory accounting).
+    clocks: usize,
     /// Family labels, when the points are sliced (`--by-label`).
     labels: Option<FamilyLabels>,
     stamp: Stamp,
@@ -48,7 +71,8 @@ impl DurationEngine {
             to: BoundEvent::new(spec.to().clone()),
             every: spec.every(),
             audience: Audience::new(filter, true, false),
-            clocks: IssueTable::default(),
+            column: 0,
+            clocks: 0,
             labels: (!slices.is_empty()).then(|| FamilyLabels::new(slices.families())),
             stamp: Stamp::default(),
         }
@@ -66,7 +90,22 @@ impl DurationEngine {
 
     /// Items with a clock (memory accounting for benchmarks).
     pub fn tracked_issues(&self) -> usize {
-        self.clocks.len()
+        self.clocks
+    }
+
+    /// Takes its column of `rows`.
+    pub(crate) fn place(&mut self, rows: &mut Rows) {
+        self.column = rows.reserve(1);
+    }
+
+    fn set(&mut self, issue: i64, before: Clock, clock: Clock, rows: &mut Rows) {
+        match (before, clock) {
+            (Clock::Idle, Clock::Idle) => {}
+            (Clock::Idle, _) => self.clocks += 1,
+            (_, Clock::Idle) => self.clocks -= 1,
+            _ => {}
+        }
+        rows.set(issue, self.column, clock.word());
     }
 
     /// The logins it ignores.
@@ -83,7 +122,13 @@ impl DurationEngine {
 
     /// Processes one item (items must come in key order) and appends its point, if any.
     /// An event that is both `--to` and `--from` stops one clock before starting the next.
-    pub(crate) fn receive(&mut self, item: &Item, seen: &Observed<'_>, out: &mut Vec<Point>) {
+    pub(crate) fn receive(
+        &mut self,
+        item: &Item,
+        seen: &Observed<'_>,
+        rows: &mut Rows,
+        out: &mut Vec<Point>,
+    ) {
         if let Some(labels) = self.labels.as_mut() {
             labels.observe(item);
         }
@@ -93,8 +138,8 @@ impl DurationEngine {
             return;
         }
         let time = item.key.time;
-        let clock = self.clocks.get(item.issue).copied();
-        if stops && let Some(Clock::Running(start)) = clock {
+        let mut clock = Clock::from_word(rows.get(item.issue, self.column));
+        if stops && let Clock::Running(start) = clock {
             let slices: PointSlices = match self.labels.as_mut() {
                 Some(labels) => labels.keys(item.issue).into_iter().map(Some).collect(),
                 None => smallvec::smallvec![None],
@@ -111,14 +156,15 @@ impl DurationEngine {
                 });
             }
             if self.every {
-                self.clocks.remove(item.issue);
+                self.set(item.issue, clock, Clock::Idle, rows);
+                clock = Clock::Idle;
             } else {
-                self.clocks.insert(item.issue, Clock::Done);
+                self.set(item.issue, clock, Clock::Done, rows);
                 return;
             }
         }
-        if starts && self.clocks.get(item.issue).is_none() {
-            self.clocks.insert(item.issue, Clock::Running(time));
+        if starts && clock == Clock::Idle {
+            self.set(item.issue, clock, Clock::Running(time), rows);
         }
     }
 }
@@ -138,11 +184,14 @@ mod tests {
         let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
         let spec = MetricSpec::parse("duration", &args).expect("metric parses");
         let mut engine = MetricEngine::new(&spec);
+        let mut rows = super::super::issues::Rows::default();
+        engine.place(&mut rows);
         let mut out = Vec::new();
         for item in items {
             engine.receive(
                 item,
                 &super::super::engine::Observed::unbound(item),
+                &mut rows,
                 &mut out,
             );
         }

@@ -79,7 +79,6 @@ pub(crate) type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 pub(crate) struct IssueTable<V> {
     dense: Vec<Option<V>>,
     sparse: HashMap<i64, V, BuildHasherDefault<IssueHasher>>,
-    len: usize,
 }
 
 impl<V> Default for IssueTable<V> {
@@ -87,14 +86,18 @@ impl<V> Default for IssueTable<V> {
         Self {
             dense: Vec::new(),
             sparse: HashMap::default(),
-            len: 0,
         }
     }
 }
 
+/// Where an issue number sits in a dense table, if it is small enough for one.
+fn dense_index(issue: i64) -> Option<usize> {
+    (0..DENSE_LIMIT).contains(&issue).then_some(issue as usize)
+}
+
 impl<V> IssueTable<V> {
     fn slot(issue: i64) -> Option<usize> {
-        (0..DENSE_LIMIT).contains(&issue).then_some(issue as usize)
+        dense_index(issue)
     }
 
     /// The value of `issue`.
@@ -126,9 +129,6 @@ impl<V> IssueTable<V> {
             }
             None => self.sparse.insert(issue, value),
         };
-        if old.is_none() {
-            self.len += 1;
-        }
         old
     }
 
@@ -138,15 +138,73 @@ impl<V> IssueTable<V> {
             Some(i) => self.dense.get_mut(i).and_then(Option::take),
             None => self.sparse.remove(&issue),
         };
-        if old.is_some() {
-            self.len -= 1;
-        }
         old
     }
+}
 
-    /// How many issues have a value.
-    pub fn len(&self) -> usize {
-        self.len
+/// One row of words per issue, shared by every metric of a computation: each metric owns
+/// a few columns ([`Rows::reserve`]), so that the words all metrics read and write for
+/// one item sit side by side, in one or two cache lines, where a table per metric cost a
+/// cache miss per metric. A word of 0 is "nothing yet"; owners encode their states so
+/// that a real state is never 0.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rows {
+    width: usize,
+    dense: Vec<u64>,
+    sparse: HashMap<i64, Box<[u64]>, BuildHasherDefault<IssueHasher>>,
+}
+
+impl Rows {
+    /// Claims `columns` more columns; returns the first. Only before the first write.
+    pub fn reserve(&mut self, columns: usize) -> usize {
+        debug_assert!(self.dense.is_empty() && self.sparse.is_empty());
+        self.width += columns;
+        self.width - columns
+    }
+
+    /// The word of `issue` in `column`, 0 when never written.
+    pub fn get(&self, issue: i64, column: usize) -> u64 {
+        match dense_index(issue) {
+            Some(i) => self
+                .dense
+                .get(i * self.width + column)
+                .copied()
+                .unwrap_or(0),
+            None => self
+                .sparse
+                .get(&issue)
+                .and_then(|row| row.get(column).copied())
+                .unwrap_or(0),
+        }
+    }
+
+    /// Writes the word of `issue` in `column`.
+    pub fn set(&mut self, issue: i64, column: usize, value: u64) {
+        debug_assert!(column < self.width);
+        match dense_index(issue) {
+            Some(i) => {
+                let at = i * self.width + column;
+                if at >= self.dense.len() {
+                    // Grow by whole rows, geometrically: numbers arrive roughly in order.
+                    let rows = (i + 1)
+                        .max(self.dense.len() / self.width.max(1) * 2)
+                        .max(64);
+                    self.dense.resize(rows * self.width, 0);
+                }
+                self.dense[at] = value;
+            }
+            None => {
+                let width = self.width;
+                if let Some(word) = self
+                    .sparse
+                    .entry(issue)
+                    .or_insert_with(|| vec![0; width].into_boxed_slice())
+                    .get_mut(column)
+                {
+                    *word = value;
+                }
+            }
+        }
     }
 }
 
@@ -183,13 +241,33 @@ mod tests {
     }
 
     #[test]
+    fn rows_keep_each_column_apart() {
+        let mut rows = Rows::default();
+        let (a, b) = (rows.reserve(2), rows.reserve(1));
+        assert_eq!((a, b, rows.reserve(0)), (0, 2, 3));
+        for issue in [1, 700, DENSE_LIMIT + 5, -2] {
+            assert_eq!(rows.get(issue, b), 0);
+            rows.set(issue, a + 1, issue as u64);
+            rows.set(issue, b, 9);
+            assert_eq!(
+                (
+                    rows.get(issue, a),
+                    rows.get(issue, a + 1),
+                    rows.get(issue, b)
+                ),
+                (0, issue as u64, 9)
+            );
+        }
+        assert_eq!(rows.get(2, a + 1), 0);
+    }
+
+    #[test]
     fn dense_and_sparse_numbers_behave_alike() {
         let mut table = IssueTable::default();
         for issue in [1, 5_000, 0, DENSE_LIMIT, -3, i64::MAX / 4] {
             assert_eq!(table.insert(issue, issue * 2), None);
             assert_eq!(table.get(issue), Some(&(issue * 2)));
         }
-        assert_eq!(table.len(), 6);
         assert_eq!(table.insert(5_000, 1), Some(10_000));
         *table.get_mut(DENSE_LIMIT).expect("present") += 1;
         assert_eq!(table.get(DENSE_LIMIT), Some(&(DENSE_LIMIT * 2 + 1)));
@@ -198,6 +276,5 @@ mod tests {
         assert_eq!(table.remove(1), Some(2));
         assert_eq!(table.get(1), None);
         assert_eq!(table.get(2), None);
-        assert_eq!(table.len(), 4);
     }
 }

@@ -15,7 +15,7 @@
 use velodrome_model::metric::{CountSpec, EventMatcher, Family};
 
 use super::engine::{Item, Kind, Observed, Vocabulary};
-use super::issues::IssueTable;
+use super::issues::{IssueTable, Rows};
 use super::labels::{FamilyLabels, SeriesId, SeriesIds, SliceKey};
 use super::rank::{MinuteSum, SortedBag};
 use super::state::{FOREVER_NS, Fields, StateTracker, StateValues};
@@ -72,7 +72,9 @@ pub struct SeriesState {
     buckets: Vec<i64>,
     inactive: Option<i64>,
     members: IssueTable<Member>,
-    attention: IssueTable<i64>,
+    /// Its column in the computation's rows: each item's last attention, as
+    /// `time << 1 | 1` (0: none yet).
+    attention: usize,
     /// Every series seen, by the id the labels gave it (0 when not sliced); a series that
     /// empties keeps its group (there are as many as label combinations, not items).
     groups: Vec<Group>,
@@ -93,7 +95,7 @@ impl SeriesState {
             buckets: spec.age_buckets().to_vec(),
             inactive: spec.inactive(),
             members: IssueTable::default(),
-            attention: IssueTable::default(),
+            attention: 0,
             groups: Vec::new(),
             unsliced: SliceKey::from(Vec::new()),
             touched: Vec::new(),
@@ -108,6 +110,12 @@ impl SeriesState {
     /// Takes the bits of its state's matchers from the computation's vocabulary.
     pub(crate) fn bind(&mut self, vocabulary: &Vocabulary) {
         self.machine.bind(vocabulary);
+    }
+
+    /// Takes its columns of `rows`: its state's and the attention's.
+    pub(crate) fn place(&mut self, rows: &mut Rows) {
+        self.machine.place(rows);
+        self.attention = rows.reserve(1);
     }
 
     /// Issues with a state (memory accounting).
@@ -136,13 +144,23 @@ impl SeriesState {
         }
     }
 
-    fn attention_of(&self, issue: i64, fallback: i64) -> i64 {
-        self.attention.get(issue).copied().unwrap_or(fallback)
+    fn attention_of(&self, issue: i64, fallback: i64, rows: &Rows) -> i64 {
+        match rows.get(issue, self.attention) {
+            0 => fallback,
+            word => (word as i64) >> 1,
+        }
     }
 
-    fn join(&mut self, issue: i64, start: Option<i64>, time: i64, touched: &mut Vec<SeriesId>) {
+    fn join(
+        &mut self,
+        issue: i64,
+        start: Option<i64>,
+        time: i64,
+        touched: &mut Vec<SeriesId>,
+        rows: &Rows,
+    ) {
         let series = self.series_of(issue);
-        let attention = self.attention_of(issue, start.unwrap_or(time));
+        let attention = self.attention_of(issue, start.unwrap_or(time), rows);
         for id in &series {
             self.groups[*id as usize].add(start, attention);
         }
@@ -150,11 +168,11 @@ impl SeriesState {
         self.members.insert(issue, Member { start, series });
     }
 
-    fn leave(&mut self, issue: i64, time: i64, touched: &mut Vec<SeriesId>) {
+    fn leave(&mut self, issue: i64, time: i64, touched: &mut Vec<SeriesId>, rows: &Rows) {
         let Some(member) = self.members.remove(issue) else {
             return;
         };
-        let attention = self.attention_of(issue, member.start.unwrap_or(time));
+        let attention = self.attention_of(issue, member.start.unwrap_or(time), rows);
         for id in &member.series {
             self.groups[*id as usize].take(member.start, attention);
         }
@@ -168,6 +186,7 @@ impl SeriesState {
         &mut self,
         item: &Item,
         seen: &Observed<'_>,
+        rows: &mut Rows,
         wanted: bool,
         attends: bool,
         out: &mut Vec<(SliceKey, StateValues)>,
@@ -177,13 +196,17 @@ impl SeriesState {
         let mut touched = std::mem::take(&mut self.touched);
         touched.clear();
         // Attention: the creation, then every action of another person.
+        let before = match rows.get(issue, self.attention) {
+            0 => None,
+            word => Some((word as i64) >> 1),
+        };
         let attention = if item.key.kind == Kind::Opened {
-            self.attention.get(issue).is_none().then_some(time)
+            before.is_none().then_some(time)
         } else {
             attends.then_some(time)
         };
         if let Some(now) = attention {
-            let before = self.attention.insert(issue, now);
+            rows.set(issue, self.attention, ((now << 1) | 1) as u64);
             if let (Some(member), Some(before)) = (self.members.get(issue), before) {
                 for id in &member.series {
                     let group = &mut self.groups[*id as usize];
@@ -199,21 +222,21 @@ impl SeriesState {
         let relabelled = self.labels.as_mut().is_some_and(|l| l.observe(item));
         if relabelled && let Some(member) = self.members.get(issue) {
             let start = member.start;
-            self.leave(issue, time, &mut touched);
-            self.join(issue, start, time, &mut touched);
+            self.leave(issue, time, &mut touched, rows);
+            self.join(issue, start, time, &mut touched, rows);
         }
         if wanted {
-            let was_known = self.machine.is_known(issue);
-            let step = self.machine.step(issue, seen);
-            let active = self.machine.is_active(issue);
+            let was_known = self.machine.is_known(issue, rows);
+            let step = self.machine.step(issue, seen, rows);
+            let active = self.machine.is_active(issue, rows);
             let member = self.members.get(issue).is_some();
             if !was_known && self.machine.starts_active() && active && !member {
                 // A state active from the beginning of time, seen for the first time.
-                self.join(issue, None, time, &mut Vec::new());
+                self.join(issue, None, time, &mut Vec::new(), rows);
             } else if active && !member {
-                self.join(issue, Some(time), time, &mut touched);
+                self.join(issue, Some(time), time, &mut touched, rows);
             } else if !active && member {
-                self.leave(issue, time, &mut touched);
+                self.leave(issue, time, &mut touched, rows);
             }
             if step && let Some(member) = self.members.get(issue) {
                 touched.extend_from_slice(&member.series);
@@ -293,11 +316,14 @@ mod tests {
         let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
         let spec = MetricSpec::parse("count", &args).expect("metric parses");
         let mut engine = MetricEngine::new(&spec);
+        let mut rows = super::super::issues::Rows::default();
+        engine.place(&mut rows);
         let mut out: Vec<Point> = Vec::new();
         for item in items {
             engine.receive(
                 item,
                 &super::super::engine::Observed::unbound(item),
+                &mut rows,
                 &mut out,
             );
         }

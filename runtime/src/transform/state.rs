@@ -23,7 +23,7 @@ use std::num::NonZeroU64;
 use velodrome_model::metric::{EventMatcher, StateSpec};
 
 use super::engine::{BoundEvent, Observed, Vocabulary};
-use super::issues::IssueTable;
+use super::issues::Rows;
 use super::rank::{LivePositions, MinuteSum};
 
 /// Age of an item active since the beginning of time, in nanoseconds: Go's saturated
@@ -224,7 +224,10 @@ pub struct StateTracker {
     matchers: Matchers,
     initial: Box<[Code]>,
     starts_active: bool,
-    issues: IssueTable<IssueState>,
+    /// Its column in the computation's [`Rows`]: one [`IssueState`] per issue.
+    column: usize,
+    /// Issues seen (memory accounting).
+    known: usize,
     /// Codes of descriptions longer than [`INLINE_ITEMS`], one row of `initial.len()`
     /// per issue.
     long: Vec<Code>,
@@ -252,7 +255,8 @@ impl StateTracker {
             matchers,
             initial,
             starts_active,
-            issues: IssueTable::default(),
+            column: 0,
+            known: 0,
             long: Vec::new(),
             active: ActiveSet::default(),
             percentiles: percentiles.to_vec(),
@@ -266,12 +270,13 @@ impl StateTracker {
         issue: i64,
         seen: &Observed<'_>,
         time: i64,
+        rows: &mut Rows,
     ) -> Option<StateValues> {
         if !self.concerns(seen) {
             return None;
         }
-        let mut state = match self.issues.get(issue) {
-            Some(state) => *state,
+        let mut state = match self.state(issue, rows) {
+            Some(state) => state,
             None => {
                 let slot = if self.starts_active {
                     self.active.insert_forever();
@@ -279,7 +284,7 @@ impl StateTracker {
                 } else {
                     Slot::Inactive
                 };
-                self.create(issue, slot)
+                self.create(issue, slot, rows)
             }
         };
         let (changed, active) = self.apply(&mut state, seen);
@@ -301,12 +306,16 @@ impl StateTracker {
             }
             _ => {}
         }
-        self.issues.insert(issue, state);
+        rows.set(issue, self.column, state.0.get());
         if self.active.needs_compaction() {
             let moves = self.active.compact();
             for (owner, position) in moves {
-                if let Some(state) = self.issues.get_mut(owner) {
-                    *state = state.with_slot(Slot::At(position));
+                if let Some(state) = self.state(owner, rows) {
+                    rows.set(
+                        owner,
+                        self.column,
+                        state.with_slot(Slot::At(position)).0.get(),
+                    );
                 }
             }
         }
@@ -317,23 +326,33 @@ impl StateTracker {
     /// issues its own way ([`super::series`]); true when one of the issue's items flipped.
     /// An issue seen for the first time is created (active at once when the description
     /// starts active), as in [`StateTracker::receive`].
-    pub(crate) fn step(&mut self, issue: i64, seen: &Observed<'_>) -> bool {
+    pub(crate) fn step(&mut self, issue: i64, seen: &Observed<'_>, rows: &mut Rows) -> bool {
         if !self.concerns(seen) {
             return false;
         }
-        let mut state = match self.issues.get(issue) {
-            Some(state) => *state,
-            None => self.create(issue, Slot::Inactive),
+        let mut state = match self.state(issue, rows) {
+            Some(state) => state,
+            None => self.create(issue, Slot::Inactive, rows),
         };
         let (changed, _) = self.apply(&mut state, seen);
         if changed {
-            self.issues.insert(issue, state);
+            rows.set(issue, self.column, state.0.get());
         }
         changed
     }
 
+    /// The entry of `issue`, if it has been seen.
+    fn state(&self, issue: i64, rows: &Rows) -> Option<IssueState> {
+        NonZeroU64::new(rows.get(issue, self.column)).map(IssueState)
+    }
+
+    /// Takes its column of `rows`.
+    pub(crate) fn place(&mut self, rows: &mut Rows) {
+        self.column = rows.reserve(1);
+    }
+
     /// The entry of an issue seen for the first time, in `slot`.
-    fn create(&mut self, issue: i64, slot: Slot) -> IssueState {
+    fn create(&mut self, issue: i64, slot: Slot, rows: &mut Rows) -> IssueState {
         let codes = if self.initial.len() <= INLINE_ITEMS {
             pack(&self.initial)
         } else {
@@ -342,7 +361,8 @@ impl StateTracker {
             row as u32
         };
         let state = IssueState::new(codes, slot);
-        self.issues.insert(issue, state);
+        rows.set(issue, self.column, state.0.get());
+        self.known += 1;
         state
     }
 
@@ -404,8 +424,8 @@ impl StateTracker {
     }
 
     /// Whether the machine has seen `issue`.
-    pub fn is_known(&self, issue: i64) -> bool {
-        self.issues.get(issue).is_some()
+    pub(crate) fn is_known(&self, issue: i64, rows: &Rows) -> bool {
+        self.state(issue, rows).is_some()
     }
 
     /// Count, sum and percentiles of the issues active at `time`.
@@ -424,15 +444,15 @@ impl StateTracker {
     }
 
     /// Whether `issue`'s state is active (every item active).
-    pub fn is_active(&self, issue: i64) -> bool {
-        self.issues.get(issue).is_some_and(|s| self.all_active(*s))
+    pub(crate) fn is_active(&self, issue: i64, rows: &Rows) -> bool {
+        self.state(issue, rows).is_some_and(|s| self.all_active(s))
     }
 
     #[cfg_attr(not(test), allow(dead_code))]
     /// The items of `issue` as (active, matcher) pairs, for tests and debugging.
-    pub fn items(&self, issue: i64) -> Option<Vec<(bool, EventMatcher)>> {
-        self.issues.get(issue).map(|s| {
-            self.codes(*s)
+    pub(crate) fn items(&self, issue: i64, rows: &Rows) -> Option<Vec<(bool, EventMatcher)>> {
+        self.state(issue, rows).map(|s| {
+            self.codes(s)
                 .iter()
                 .map(|c| (c & 1 == 1, self.matchers.list[(c >> 1) as usize].clone()))
                 .collect()
@@ -454,7 +474,7 @@ impl StateTracker {
 
     /// Issues with a state (memory accounting for benchmarks).
     pub fn tracked_issues(&self) -> usize {
-        self.issues.len()
+        self.known
     }
 }
 
@@ -567,11 +587,40 @@ mod tests {
         }
     }
 
-    fn tracker(description: &str, percentiles: &[u8]) -> StateTracker {
-        StateTracker::new(
+    /// A tracker with rows of its own, as a computation of one metric would give it.
+    struct Alone {
+        tracker: StateTracker,
+        rows: Rows,
+    }
+
+    impl Alone {
+        fn receive(&mut self, issue: i64, seen: &Observed<'_>, time: i64) -> Option<StateValues> {
+            self.tracker.receive(issue, seen, time, &mut self.rows)
+        }
+
+        fn is_active(&self, issue: i64) -> bool {
+            self.tracker.is_active(issue, &self.rows)
+        }
+
+        fn items(&self, issue: i64) -> Option<Vec<(bool, EventMatcher)>> {
+            self.tracker.items(issue, &self.rows)
+        }
+
+        fn values(&self, time: i64) -> StateValues {
+            self.tracker.values(time)
+        }
+    }
+
+    fn tracker(description: &str, percentiles: &[u8]) -> Alone {
+        let mut tracker = StateTracker::new(
             &StateSpec::parse(description).expect("state parses"),
             percentiles,
-        )
+        );
+        let mut rows = Rows::default();
+        rows.reserve(2);
+        // A column other than the first, as in a computation of several metrics.
+        tracker.column = 1;
+        Alone { tracker, rows }
     }
 
     const T0: i64 = 0;
