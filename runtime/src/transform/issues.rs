@@ -118,7 +118,7 @@ impl<V> IssueTable<V> {
 
     /// Sets the value of `issue`, returning the old one.
     pub fn insert(&mut self, issue: i64, value: V) -> Option<V> {
-        let old = match Self::slot(issue) {
+        match Self::slot(issue) {
             Some(i) => {
                 if i >= self.dense.len() {
                     // Grow geometrically: numbers arrive roughly in order.
@@ -128,17 +128,15 @@ impl<V> IssueTable<V> {
                 self.dense[i].replace(value)
             }
             None => self.sparse.insert(issue, value),
-        };
-        old
+        }
     }
 
     /// Removes the value of `issue`.
     pub fn remove(&mut self, issue: i64) -> Option<V> {
-        let old = match Self::slot(issue) {
+        match Self::slot(issue) {
             Some(i) => self.dense.get_mut(i).and_then(Option::take),
             None => self.sparse.remove(&issue),
-        };
-        old
+        }
     }
 }
 
