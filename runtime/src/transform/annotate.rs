@@ -70,6 +70,8 @@ impl Annotator {
         let author = self.verdict(&item.issue_user);
         item.author_is_bot = item.author_is_bot || author.bot;
         let actor = match item.actor.as_deref() {
+            // Authors act on their own items often: one lookup serves both.
+            Some(actor) if actor == item.issue_user => author,
             Some(actor) => self.verdict(actor),
             None => Verdict {
                 bot: false,

@@ -233,6 +233,9 @@ pub struct StateTracker {
     long: Vec<Code>,
     active: ActiveSet,
     percentiles: Vec<u8>,
+    /// The members the percentiles read, as of [`ActiveSet::version`] `ranks_of`.
+    ranks: Vec<Rank>,
+    ranks_of: Option<u64>,
 }
 
 impl StateTracker {
@@ -260,6 +263,8 @@ impl StateTracker {
             long: Vec::new(),
             active: ActiveSet::default(),
             percentiles: percentiles.to_vec(),
+            ranks: Vec::new(),
+            ranks_of: None,
         }
     }
 
@@ -429,15 +434,20 @@ impl StateTracker {
     }
 
     /// Count, sum and percentiles of the issues active at `time`.
-    pub fn values(&self, time: i64) -> StateValues {
+    pub fn values(&mut self, time: i64) -> StateValues {
+        // A change of an item that leaves the issue's activity as it was leaves the set
+        // as it was: its percentiles are the same issues, only older.
+        if self.ranks_of != Some(self.active.version) {
+            self.ranks.clear();
+            for p in &self.percentiles {
+                self.ranks.push(self.active.rank(*p));
+            }
+            self.ranks_of = Some(self.active.version);
+        }
         StateValues {
             count: self.active.count(),
             sum: self.active.sum_minutes(time),
-            percentiles: self
-                .percentiles
-                .iter()
-                .map(|p| self.active.percentile_ns(time, *p))
-                .collect(),
+            percentiles: self.ranks.iter().map(|rank| rank.age_ns(time)).collect(),
             buckets: Fields::new(),
             inactive: None,
         }
@@ -486,11 +496,36 @@ pub struct ActiveSet {
     owners: Vec<i64>,
     live: LivePositions,
     minutes: MinuteSum,
+    /// Changes with every insert and removal, so answers about the members can be kept.
+    version: u64,
+}
+
+/// The member a percentile reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rank {
+    /// No member: the percentile is 0.
+    Empty,
+    /// A member active since the beginning of time.
+    Forever,
+    /// A member active since this second.
+    Start(i64),
+}
+
+impl Rank {
+    /// The percentile at `time`, in nanoseconds.
+    fn age_ns(self, time: i64) -> i64 {
+        match self {
+            Self::Empty => 0,
+            Self::Forever => FOREVER_NS,
+            Self::Start(start) => (time - start).saturating_mul(1_000_000_000),
+        }
+    }
 }
 
 impl ActiveSet {
     /// Adds an issue active since `start`; returns its position for [`ActiveSet::remove`].
     pub fn insert(&mut self, start: i64, owner: i64) -> u32 {
+        self.version += 1;
         debug_assert!(self.starts.last().is_none_or(|last| *last <= start));
         let position = self.starts.len();
         self.starts.push(start);
@@ -502,6 +537,7 @@ impl ActiveSet {
 
     /// Adds an issue active since the beginning of time.
     pub fn insert_forever(&mut self) {
+        self.version += 1;
         self.minutes.add(None);
     }
 
@@ -511,12 +547,14 @@ impl ActiveSet {
         if !self.live.kill(i) {
             return;
         }
+        self.version += 1;
         let start = self.starts[i];
         self.minutes.remove(Some(start));
     }
 
     /// Removes one issue active since the beginning of time.
     pub fn remove_forever(&mut self) {
+        self.version += 1;
         self.minutes.remove(None);
     }
 
@@ -531,20 +569,24 @@ impl ActiveSet {
     }
 
     /// Nearest-rank percentile of the ages at `time`, in nanoseconds (0 when empty).
+    #[cfg(test)]
     pub fn percentile_ns(&self, time: i64, p: u8) -> i64 {
+        self.rank(p).age_ns(time)
+    }
+
+    /// Which member the nearest-rank percentile `p` of the ages is, whatever the time.
+    fn rank(&self, p: u8) -> Rank {
         let n = self.count();
         if n == 0 {
-            return 0;
+            return Rank::Empty;
         }
         let index = (i64::from(p) * n + 99) / 100 - 1;
         if index >= self.minutes.finite() {
-            return FOREVER_NS;
+            return Rank::Forever;
         }
         // Ages ascending = starts descending: the (index+1)-th largest start.
         let rank = self.minutes.finite() - index;
-        let position = self.live.kth(rank as usize);
-        let age = time - self.starts[position];
-        age.saturating_mul(1_000_000_000)
+        Rank::Start(self.starts[self.live.kth(rank as usize)])
     }
 
     fn needs_compaction(&self) -> bool {
@@ -553,6 +595,7 @@ impl ActiveSet {
 
     /// Drops the holes; returns (owner, new position) of every live entry.
     fn compact(&mut self) -> Vec<(i64, u32)> {
+        self.version += 1;
         let mut moves = Vec::with_capacity(self.minutes.finite() as usize);
         let mut starts = Vec::with_capacity(self.minutes.finite() as usize * 2);
         let mut owners = Vec::with_capacity(self.minutes.finite() as usize * 2);
@@ -606,7 +649,7 @@ mod tests {
             self.tracker.items(issue, &self.rows)
         }
 
-        fn values(&self, time: i64) -> StateValues {
+        fn values(&mut self, time: i64) -> StateValues {
             self.tracker.values(time)
         }
     }
