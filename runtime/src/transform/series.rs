@@ -71,7 +71,12 @@ pub struct SeriesState {
     percentiles: Vec<u8>,
     buckets: Vec<i64>,
     inactive: Option<i64>,
-    members: IssueTable<Member>,
+    /// Its column in the computation's rows for membership: 0 for an item that is not
+    /// active, else its start ([`Member::start_word`]); and the column after it, the
+    /// series it is counted in ([`Member::series_word`]).
+    member: usize,
+    /// The series of members counted in more than two (rare: three SIGs and more).
+    many: IssueTable<SeriesIds>,
     /// Its column in the computation's rows: each item's last attention, as
     /// `time << 1 | 1` (0: none yet).
     attention: usize,
@@ -94,7 +99,8 @@ impl SeriesState {
             percentiles: spec.percentiles().to_vec(),
             buckets: spec.age_buckets().to_vec(),
             inactive: spec.inactive(),
-            members: IssueTable::default(),
+            member: 0,
+            many: IssueTable::default(),
             attention: 0,
             groups: Vec::new(),
             unsliced: SliceKey::from(Vec::new()),
@@ -116,6 +122,48 @@ impl SeriesState {
     pub(crate) fn place(&mut self, rows: &mut Rows) {
         self.machine.place(rows);
         self.attention = rows.reserve(1);
+        self.member = rows.reserve(2);
+    }
+
+    /// The membership of `issue`, if it is active.
+    fn member(&self, issue: i64, rows: &Rows) -> Option<Member> {
+        let start = match rows.get(issue, self.member) {
+            0 => return None,
+            2 => None,
+            word => Some((word as i64) >> 1),
+        };
+        let word = rows.get(issue, self.member + 1);
+        let series = match (word >> 32) as u32 {
+            u32::MAX => self.many.get(issue).cloned().unwrap_or_default(),
+            0 => smallvec::smallvec![word as u32],
+            second => smallvec::smallvec![word as u32, second - 1],
+        };
+        Some(Member { start, series })
+    }
+
+    fn set_member(&mut self, issue: i64, member: Option<&Member>, rows: &mut Rows) {
+        let Some(member) = member else {
+            rows.set(issue, self.member, 0);
+            self.many.remove(issue);
+            return;
+        };
+        let start = match member.start {
+            Some(start) => ((start << 1) | 1) as u64,
+            None => 2,
+        };
+        let series = match member.series.as_slice() {
+            [] => u64::from(u32::MAX) << 32,
+            [only] => u64::from(*only),
+            [first, second] if *second < u32::MAX - 1 => {
+                u64::from(*first) | (u64::from(*second + 1) << 32)
+            }
+            _ => {
+                self.many.insert(issue, member.series.clone());
+                u64::from(u32::MAX) << 32
+            }
+        };
+        rows.set(issue, self.member, start);
+        rows.set(issue, self.member + 1, series);
     }
 
     /// Issues with a state (memory accounting).
@@ -157,7 +205,7 @@ impl SeriesState {
         start: Option<i64>,
         time: i64,
         touched: &mut Vec<SeriesId>,
-        rows: &Rows,
+        rows: &mut Rows,
     ) {
         let series = self.series_of(issue);
         let attention = self.attention_of(issue, start.unwrap_or(time), rows);
@@ -165,13 +213,14 @@ impl SeriesState {
             self.groups[*id as usize].add(start, attention);
         }
         touched.extend_from_slice(&series);
-        self.members.insert(issue, Member { start, series });
+        self.set_member(issue, Some(&Member { start, series }), rows);
     }
 
-    fn leave(&mut self, issue: i64, time: i64, touched: &mut Vec<SeriesId>, rows: &Rows) {
-        let Some(member) = self.members.remove(issue) else {
+    fn leave(&mut self, issue: i64, time: i64, touched: &mut Vec<SeriesId>, rows: &mut Rows) {
+        let Some(member) = self.member(issue, rows) else {
             return;
         };
+        self.set_member(issue, None, rows);
         let attention = self.attention_of(issue, member.start.unwrap_or(time), rows);
         for id in &member.series {
             self.groups[*id as usize].take(member.start, attention);
@@ -207,7 +256,7 @@ impl SeriesState {
         };
         if let Some(now) = attention {
             rows.set(issue, self.attention, ((now << 1) | 1) as u64);
-            if let (Some(member), Some(before)) = (self.members.get(issue), before) {
+            if let (Some(member), Some(before)) = (self.member(issue, rows), before) {
                 for id in &member.series {
                     let group = &mut self.groups[*id as usize];
                     group.attention.remove(before);
@@ -220,7 +269,7 @@ impl SeriesState {
         }
         // Labels: an active item moves between series, keeping its start.
         let relabelled = self.labels.as_mut().is_some_and(|l| l.observe(item));
-        if relabelled && let Some(member) = self.members.get(issue) {
+        if relabelled && let Some(member) = self.member(issue, rows) {
             let start = member.start;
             self.leave(issue, time, &mut touched, rows);
             self.join(issue, start, time, &mut touched, rows);
@@ -229,7 +278,7 @@ impl SeriesState {
             let was_known = self.machine.is_known(issue, rows);
             let step = self.machine.step(issue, seen, rows);
             let active = self.machine.is_active(issue, rows);
-            let member = self.members.get(issue).is_some();
+            let member = self.member(issue, rows).is_some();
             if !was_known && self.machine.starts_active() && active && !member {
                 // A state active from the beginning of time, seen for the first time.
                 self.join(issue, None, time, &mut Vec::new(), rows);
@@ -238,7 +287,7 @@ impl SeriesState {
             } else if !active && member {
                 self.leave(issue, time, &mut touched, rows);
             }
-            if step && let Some(member) = self.members.get(issue) {
+            if step && let Some(member) = self.member(issue, rows) {
                 touched.extend_from_slice(&member.series);
             }
         }
@@ -385,6 +434,26 @@ mod tests {
                 (30, sig(&["apps"]), 0),
                 (30, sig(&["node"]), 0),
             ]
+        );
+    }
+
+    #[test]
+    fn an_item_in_three_sigs_leaves_all_three() {
+        let one = (1, false, "alice");
+        let mut items = vec![opened(0, 1, false, "alice")];
+        for (id, sig) in [(1, "sig/a"), (2, "sig/b"), (3, "sig/c")] {
+            items.push(event(1, id, one, "labeled", Some(sig), Some("alice")));
+        }
+        items.push(event(2, 4, one, "closed", None, Some("bob")));
+        let points = run(&["--state=opened,!closed", "--by-label=sig/"], &items);
+        let last: Vec<(Vec<String>, i64)> = points
+            .iter()
+            .filter(|p| p.0 == 2)
+            .map(|p| (p.1.clone(), p.2))
+            .collect();
+        assert_eq!(
+            last,
+            vec![(sig(&["a"]), 0), (sig(&["b"]), 0), (sig(&["c"]), 0)]
         );
     }
 
