@@ -17,15 +17,43 @@ use super::engine::{
     Vocabulary,
 };
 use super::issues::Rows;
-use super::labels::{FamilyLabels, SliceKey};
+use super::labels::FamilyLabels;
 use super::series::SeriesState;
-use super::state::{StateTracker, StateValues};
+use super::state::StateTracker;
+
+/// A `--comments` pattern. One that can match the empty string without looking around
+/// (`.*`, `(?:)`) matches every comment: it needs no search, which costs more than
+/// everything else a comment does in such a metric.
+#[derive(Debug, Clone)]
+struct CommentPattern {
+    regex: regex::Regex,
+    every: bool,
+}
+
+impl CommentPattern {
+    fn new(regex: &regex::Regex) -> Self {
+        let every = regex_syntax::Parser::new()
+            .parse(regex.as_str())
+            .is_ok_and(|hir| {
+                let properties = hir.properties();
+                properties.minimum_len() == Some(0) && properties.look_set().is_empty()
+            });
+        Self {
+            regex: regex.clone(),
+            every,
+        }
+    }
+
+    fn is_match(&self, body: &str) -> bool {
+        self.every || self.regex.is_match(body)
+    }
+}
 
 /// One `count` metric's running computation over one repository's stream.
 #[derive(Debug, Clone)]
 pub struct CountEngine {
     event: Option<BoundEvent>,
-    comments: Vec<regex::Regex>,
+    comments: Vec<CommentPattern>,
     /// The state, counted over the whole repository (the original's way).
     state: Option<StateTracker>,
     /// The state split by label family, age bucket or inactivity.
@@ -35,7 +63,6 @@ pub struct CountEngine {
     /// Family labels, for the event and comment points of a sliced metric.
     labels: Option<FamilyLabels>,
     stamp: Stamp,
-    series_points: Vec<(SliceKey, StateValues)>,
 }
 
 impl CountEngine {
@@ -52,7 +79,7 @@ impl CountEngine {
             !families.is_empty() || !spec.age_buckets().is_empty() || spec.inactive().is_some();
         Self {
             event: spec.event().cloned().map(BoundEvent::new),
-            comments: spec.comments().to_vec(),
+            comments: spec.comments().iter().map(CommentPattern::new).collect(),
             state: if split {
                 None
             } else {
@@ -71,7 +98,6 @@ impl CountEngine {
                 && (spec.event().is_some() || !spec.comments().is_empty()))
             .then(|| FamilyLabels::new(families)),
             stamp: Stamp::default(),
-            series_points: Vec::new(),
         }
     }
 
@@ -151,6 +177,10 @@ impl CountEngine {
             labels.observe(item);
         }
         let wanted = self.audience.wants(item, seen);
+        if wanted {
+            self.count(item, seen, rows, out);
+        }
+        // The series' points come last, as the plain state's do.
         if let Some(series) = self.series.as_mut() {
             let attends = wanted
                 && item.key.kind != Kind::Opened
@@ -159,19 +189,7 @@ impl CountEngine {
                     .actor
                     .as_deref()
                     .is_some_and(|a| !a.eq_ignore_ascii_case(&item.issue_user));
-            series.receive(item, seen, rows, wanted, attends, &mut self.series_points);
-        }
-        if wanted {
-            self.count(item, seen, rows, out);
-        }
-        let time = item.key.time;
-        for (slice, values) in self.series_points.drain(..) {
-            out.push(Point {
-                time_ns: self.stamp.next(time),
-                values: Values::State(values),
-                author: None,
-                slice: (!slice.is_empty()).then_some(slice),
-            });
+            series.receive(item, seen, rows, wanted, attends, &mut self.stamp, out);
         }
     }
 
@@ -196,7 +214,7 @@ impl CountEngine {
             comment_hits = self
                 .comments
                 .iter()
-                .filter(|regex| regex.is_match(&item.body))
+                .filter(|pattern| pattern.is_match(&item.body))
                 .count();
         }
         if comment_hits > 0 {
@@ -339,6 +357,26 @@ mod tests {
             run(&[r"--comments=(?m)/lgtm\s*$"], &items),
             vec![at(20, Values::Comment), at(30, Values::Comment)]
         );
+    }
+
+    #[test]
+    fn patterns_that_match_everything_are_told_apart() {
+        for (pattern, every) in [
+            (".*", true),
+            ("(?:)", true),
+            ("a*", true),
+            ("(?m)^/lgtm$", false),
+            ("^", false),
+            (r"\b", false),
+            ("x", false),
+        ] {
+            let regex = regex::Regex::new(pattern).expect("pattern");
+            assert_eq!(CommentPattern::new(&regex).every, every, "{pattern}");
+            // What it claims agrees with the search on any body.
+            for body in ["", "/lgtm", "x y"] {
+                assert!(!every || regex.is_match(body), "{pattern} on {body:?}");
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@
 
 use velodrome_model::metric::{CountSpec, EventMatcher, Family};
 
-use super::engine::{Item, Kind, Observed, Vocabulary};
+use super::engine::{Item, Kind, Observed, Point, Stamp, Values, Vocabulary};
 use super::issues::{IssueTable, Rows};
 use super::labels::{FamilyLabels, SeriesId, SeriesIds, SliceKey};
 use super::rank::{MinuteSum, SortedBag};
@@ -228,8 +228,8 @@ impl SeriesState {
         touched.extend_from_slice(&member.series);
     }
 
-    /// Feeds one item (the caller has applied the metric's filters); appends a
-    /// (series, values) for every series the item changed, in the order of their tag
+    /// Feeds one item (the caller has applied the metric's filters); appends a point,
+    /// stamped by `stamp`, for every series the item changed, in the order of their tag
     /// values.
     pub(crate) fn receive(
         &mut self,
@@ -238,7 +238,8 @@ impl SeriesState {
         rows: &mut Rows,
         wanted: bool,
         attends: bool,
-        out: &mut Vec<(SliceKey, StateValues)>,
+        stamp: &mut Stamp,
+        out: &mut Vec<Point>,
     ) {
         let issue = item.issue;
         let time = item.key.time;
@@ -294,8 +295,13 @@ impl SeriesState {
         touched.sort_unstable_by(|a, b| self.key(*a).cmp(self.key(*b)));
         touched.dedup();
         for id in touched.drain(..) {
-            let values = self.values(id, time);
-            out.push((self.key(id).clone(), values));
+            let key = self.key(id);
+            out.push(Point {
+                time_ns: stamp.next(time),
+                values: Values::State(self.values(id, time)),
+                author: None,
+                slice: (!key.is_empty()).then(|| key.clone()),
+            });
         }
         self.touched = touched;
     }
