@@ -182,14 +182,7 @@ impl CountEngine {
         }
         // The series' points come last, as the plain state's do.
         if let Some(series) = self.series.as_mut() {
-            let attends = wanted
-                && item.key.kind != Kind::Opened
-                && !item.actor_is_bot
-                && item
-                    .actor
-                    .as_deref()
-                    .is_some_and(|a| !a.eq_ignore_ascii_case(&item.issue_user));
-            series.receive(item, seen, rows, wanted, attends, &mut self.stamp, out);
+            series.receive(item, seen, rows, wanted, &mut self.stamp, out);
         }
     }
 

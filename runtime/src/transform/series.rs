@@ -228,7 +228,7 @@ impl SeriesState {
         touched.extend_from_slice(&member.series);
     }
 
-    /// Feeds one item (the caller has applied the metric's filters); appends a point,
+    /// Feeds one item (`wanted`: the metric's filters let it through); appends a point,
     /// stamped by `stamp`, for every series the item changed, in the order of their tag
     /// values.
     pub(crate) fn receive(
@@ -237,12 +237,19 @@ impl SeriesState {
         seen: &Observed<'_>,
         rows: &mut Rows,
         wanted: bool,
-        attends: bool,
         stamp: &mut Stamp,
         out: &mut Vec<Point>,
     ) {
         let issue = item.issue;
         let time = item.key.time;
+        // Attention comes from an action of someone other than the author, not a bot.
+        let attends = wanted
+            && item.key.kind != Kind::Opened
+            && !item.actor_is_bot
+            && item
+                .actor
+                .as_deref()
+                .is_some_and(|a| !a.eq_ignore_ascii_case(&item.issue_user));
         let mut touched = std::mem::take(&mut self.touched);
         touched.clear();
         // Attention: the creation, then every action of another person.
