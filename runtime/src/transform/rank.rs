@@ -301,6 +301,102 @@ impl SortedBag {
     }
 }
 
+/// How many elements of a bag are at most a cut that only moves forward (a time less a
+/// bucket's age, a time less the inactivity limit), kept up to date as the bag changes.
+/// Between two points the cut moves by seconds and seldom passes an element, so most
+/// counts are one comparison with the first element above the cut instead of a search.
+#[derive(Debug, Clone)]
+struct Cut {
+    at: i64,
+    /// Elements at most `at`.
+    below: usize,
+    /// The least element above `at` (`i64::MAX`: none), or `None` when unknown.
+    next: Option<i64>,
+}
+
+impl Cut {
+    const NEW: Self = Self {
+        at: i64::MIN,
+        below: 0,
+        next: None,
+    };
+
+    fn inserted(&mut self, value: i64) {
+        if value <= self.at {
+            self.below += 1;
+        } else if let Some(next) = self.next {
+            self.next = Some(next.min(value));
+        }
+    }
+
+    fn removed(&mut self, value: i64) {
+        if value <= self.at {
+            self.below -= 1;
+        } else if self.next == Some(value) {
+            // Another element may equal it; look again at the next count.
+            self.next = None;
+        }
+    }
+}
+
+/// A [`SortedBag`] with [`Cut`]s: counts at most values that only grow, one sequence of
+/// values per cut index.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CutBag {
+    bag: SortedBag,
+    cuts: Vec<Cut>,
+}
+
+impl CutBag {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.bag.len()
+    }
+
+    /// Adds one `value`.
+    pub fn insert(&mut self, value: i64) {
+        self.bag.insert(value);
+        for cut in &mut self.cuts {
+            cut.inserted(value);
+        }
+    }
+
+    /// Removes one `value`; false when there was none.
+    pub fn remove(&mut self, value: i64) -> bool {
+        let removed = self.bag.remove(value);
+        if removed {
+            for cut in &mut self.cuts {
+                cut.removed(value);
+            }
+        }
+        removed
+    }
+
+    /// The `k`-th smallest element (0-based), if there are more than `k`.
+    pub fn nth(&self, k: usize) -> Option<i64> {
+        self.bag.nth(k)
+    }
+
+    /// Number of elements at most `value`, through cut `index`: the values asked of one
+    /// index should not decrease (when one does, the count is searched afresh).
+    pub fn count_at_most(&mut self, index: usize, value: i64) -> usize {
+        if index >= self.cuts.len() {
+            self.cuts.resize(index + 1, Cut::NEW);
+        }
+        let cut = &mut self.cuts[index];
+        let passes = match cut.next {
+            Some(next) => next <= value || value < cut.at,
+            None => true,
+        };
+        if passes {
+            cut.below = self.bag.count_at_most(value);
+            cut.next = Some(self.bag.nth(cut.below).unwrap_or(i64::MAX));
+        }
+        cut.at = value;
+        cut.below
+    }
+}
+
 /// Σ floor((t - S) / 60) over a set of starts S, for any t after them: Σ floor(S / 60)
 /// and a histogram of S mod 60 are enough, since floor((t - S)/60) is
 /// floor(t/60) - floor(S/60), less one when S mod 60 > t mod 60.
@@ -481,6 +577,34 @@ mod tests {
             (bag.len(), bag.nth(0), bag.count_at_most(i64::MAX)),
             (0, None, 0)
         );
+    }
+
+    /// Counts through cuts against a sorted vector, with the cuts moving forward (and
+    /// once back) while values come and go on both sides of them.
+    #[test]
+    fn cut_counts_match_a_search() {
+        let mut next = rng(99);
+        let mut bag = CutBag::default();
+        let mut naive: Vec<i64> = Vec::new();
+        let mut time = 1_000i64;
+        for step in 0..30_000 {
+            time += (next() % 3) as i64;
+            let value = time - (next() % 400) as i64;
+            if naive.is_empty() || next() % 5 < 3 {
+                bag.insert(value);
+                naive.push(value);
+            } else {
+                let gone = naive.swap_remove((next() as usize) % naive.len());
+                assert!(bag.remove(gone));
+            }
+            let back = if step == 20_000 { 500 } else { 0 };
+            for (index, limit) in [(0usize, 50i64), (1, 200), (2, 0)] {
+                let cut = time - limit - back;
+                let want = naive.iter().filter(|v| **v <= cut).count();
+                assert_eq!(bag.count_at_most(index, cut), want, "{index} at {step}");
+            }
+        }
+        assert_eq!(bag.len(), naive.len());
     }
 
     #[test]

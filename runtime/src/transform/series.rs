@@ -17,7 +17,7 @@ use velodrome_model::metric::{CountSpec, EventMatcher, Family};
 use super::engine::{Item, Kind, Observed, Point, Stamp, Values, Vocabulary};
 use super::issues::{IssueTable, Rows};
 use super::labels::{FamilyLabels, SeriesId, SeriesIds, SliceKey};
-use super::rank::{MinuteSum, SortedBag};
+use super::rank::{CutBag, MinuteSum};
 use super::state::{FOREVER_NS, Fields, StateTracker, StateValues};
 
 /// An active issue: its start (`None`: active since the beginning of time) and the series
@@ -31,13 +31,13 @@ struct Member {
 /// The members of one series.
 #[derive(Debug, Clone, Default)]
 struct Group {
-    /// Finite start times.
-    starts: SortedBag,
+    /// Finite start times; cut i counts those older than bucket i.
+    starts: CutBag,
     /// The sum of whole minutes of age, and the count with the members active since the
     /// beginning of time.
     minutes: MinuteSum,
-    /// Last attention of every member.
-    attention: SortedBag,
+    /// Last attention of every member; cut 0 counts the inactive.
+    attention: CutBag,
 }
 
 impl Group {
@@ -57,9 +57,9 @@ impl Group {
         self.attention.remove(attention);
     }
 
-    /// Members whose start is after `cut`, i.e. younger than the cut.
-    fn younger_than(&self, cut: i64) -> i64 {
-        (self.starts.len() - self.starts.count_at_most(cut)) as i64
+    /// Members whose start is after `time - limit` (bucket `index`), younger than it.
+    fn younger_than(&mut self, index: usize, time: i64, limit: i64) -> i64 {
+        (self.starts.len() - self.starts.count_at_most(index, time - limit)) as i64
     }
 }
 
@@ -302,10 +302,11 @@ impl SeriesState {
         touched.sort_unstable_by(|a, b| self.key(*a).cmp(self.key(*b)));
         touched.dedup();
         for id in touched.drain(..) {
+            let values = self.values(id, time);
             let key = self.key(id);
             out.push(Point {
                 time_ns: stamp.next(time),
-                values: Values::State(self.values(id, time)),
+                values: Values::State(values),
                 author: None,
                 slice: (!key.is_empty()).then(|| key.clone()),
             });
@@ -314,8 +315,8 @@ impl SeriesState {
     }
 
     /// The values of one series at `time`.
-    fn values(&self, id: SeriesId, time: i64) -> StateValues {
-        let group = &self.groups[id as usize];
+    fn values(&mut self, id: SeriesId, time: i64) -> StateValues {
+        let group = &mut self.groups[id as usize];
         let finite = group.minutes.finite();
         let count = group.minutes.count();
         let percentiles = self
@@ -339,8 +340,8 @@ impl SeriesState {
             .collect();
         let mut buckets = Fields::new();
         let mut younger_before = 0;
-        for limit in &self.buckets {
-            let younger = group.younger_than(time - limit);
+        for (index, limit) in self.buckets.iter().enumerate() {
+            let younger = group.younger_than(index, time, *limit);
             buckets.push(younger - younger_before);
             younger_before = younger;
         }
@@ -349,7 +350,7 @@ impl SeriesState {
         }
         let inactive = self
             .inactive
-            .map(|limit| group.attention.count_at_most(time - limit) as i64);
+            .map(|limit| group.attention.count_at_most(0, time - limit) as i64);
         StateValues {
             count,
             sum: group.minutes.at(time),
