@@ -12,6 +12,9 @@
 //! Attention is the last comment, review, or event by someone who is neither the item's
 //! author nor a bot; an item nobody else has touched counts from its creation.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use velodrome_model::metric::{CountSpec, EventMatcher, Family};
 
 use super::engine::{Item, Kind, Observed, Point, Stamp, Values, Vocabulary};
@@ -36,31 +39,42 @@ struct Group {
     /// The sum of whole minutes of age, and the count with the members active since the
     /// beginning of time.
     minutes: MinuteSum,
-    /// Last attention of every member; cut 0 counts the inactive.
-    attention: CutBag,
+    /// Members whose last attention is at or before the inactivity cut.
+    inactive: i64,
 }
 
 impl Group {
-    fn add(&mut self, start: Option<i64>, attention: i64) {
+    fn add(&mut self, start: Option<i64>) {
         if let Some(start) = start {
             self.starts.insert(start);
         }
         self.minutes.add(start);
-        self.attention.insert(attention);
     }
 
-    fn take(&mut self, start: Option<i64>, attention: i64) {
+    fn take(&mut self, start: Option<i64>) {
         if let Some(start) = start {
             self.starts.remove(start);
         }
         self.minutes.remove(start);
-        self.attention.remove(attention);
     }
 
     /// Members whose start is after `time - limit` (bucket `index`), younger than it.
     fn younger_than(&mut self, index: usize, time: i64, limit: i64) -> i64 {
         (self.starts.len() - self.starts.count_at_most(index, time - limit)) as i64
     }
+}
+
+/// Inactivity by a cut that only moves forward: a member is counted inactive when the cut
+/// (now less the limit) passes its last attention, and uncounted when it gets attention
+/// or leaves, so no point searches the members' attention times.
+#[derive(Debug, Clone)]
+struct Quiet {
+    limit: i64,
+    /// The time less the limit, as of the item being received.
+    cut: i64,
+    /// (attention, issue) of members not counted yet, by attention; an entry whose issue
+    /// has had attention since, or left, is dropped when the cut passes it.
+    pending: BinaryHeap<Reverse<(i64, i64)>>,
 }
 
 /// The series of one `count --state` metric with slices, buckets or an inactivity limit.
@@ -70,15 +84,17 @@ pub struct SeriesState {
     labels: Option<FamilyLabels>,
     percentiles: Vec<u8>,
     buckets: Vec<i64>,
-    inactive: Option<i64>,
+    /// The inactivity limit, and the attention times still to pass the cut.
+    quiet: Option<Quiet>,
     /// Its column in the computation's rows for membership: 0 for an item that is not
-    /// active, else its start ([`Member::start_word`]); and the column after it, the
-    /// series it is counted in ([`Member::series_word`]).
+    /// active, else its start; and the column after it, the series it is counted in
+    /// (see [`SeriesState::set_member`]).
     member: usize,
     /// The series of members counted in more than two (rare: three SIGs and more).
     many: IssueTable<SeriesIds>,
     /// Its column in the computation's rows: each item's last attention, as
-    /// `time << 1 | 1` (0: none yet).
+    /// `time << 2 | counted << 1 | 1` (0: none yet), where `counted` says the item is in
+    /// the inactive counts of its series.
     attention: usize,
     /// Every series seen, by the id the labels gave it (0 when not sliced); a series that
     /// empties keeps its group (there are as many as label combinations, not items).
@@ -98,7 +114,11 @@ impl SeriesState {
             labels: (!families.is_empty()).then(|| FamilyLabels::new(families)),
             percentiles: spec.percentiles().to_vec(),
             buckets: spec.age_buckets().to_vec(),
-            inactive: spec.inactive(),
+            quiet: spec.inactive().map(|limit| Quiet {
+                limit,
+                cut: i64::MIN,
+                pending: BinaryHeap::new(),
+            }),
             member: 0,
             many: IssueTable::default(),
             attention: 0,
@@ -192,10 +212,65 @@ impl SeriesState {
         }
     }
 
-    fn attention_of(&self, issue: i64, fallback: i64, rows: &Rows) -> i64 {
+    /// The last attention of `issue` and whether it is counted inactive.
+    fn attention_of(&self, issue: i64, rows: &Rows) -> Option<(i64, bool)> {
         match rows.get(issue, self.attention) {
-            0 => fallback,
-            word => (word as i64) >> 1,
+            0 => None,
+            word => Some(((word as i64) >> 2, word & 2 != 0)),
+        }
+    }
+
+    fn set_attention(&self, issue: i64, time: i64, counted: bool, rows: &mut Rows) {
+        let word = (time << 2) | (i64::from(counted) << 1) | 1;
+        rows.set(issue, self.attention, word as u64);
+    }
+
+    /// Adds `delta` to the inactive counts of the series of `member`.
+    fn count_inactive(&mut self, member: &[SeriesId], delta: i64) {
+        for id in member {
+            self.groups[*id as usize].inactive += delta;
+        }
+    }
+
+    /// Counts a member whose attention is `attention` as inactive at once, or waits for
+    /// the cut to pass it; returns whether it is counted.
+    fn place_attention(&mut self, issue: i64, attention: i64, series: &[SeriesId]) -> bool {
+        let Some(quiet) = self.quiet.as_mut() else {
+            return false;
+        };
+        if attention <= quiet.cut {
+            self.count_inactive(series, 1);
+            true
+        } else {
+            quiet.pending.push(Reverse((attention, issue)));
+            false
+        }
+    }
+
+    /// Moves the inactivity cut to `time` less the limit: members whose attention it
+    /// passes are counted, once, if that is still their last attention.
+    fn pass_cut(&mut self, time: i64, rows: &mut Rows) {
+        let Some(quiet) = self.quiet.as_mut() else {
+            return;
+        };
+        quiet.cut = time - quiet.limit;
+        let cut = quiet.cut;
+        while let Some(Reverse((attention, issue))) = self.quiet.as_ref().and_then(|q| {
+            q.pending
+                .peek()
+                .copied()
+                .filter(|Reverse((a, _))| *a <= cut)
+        }) {
+            if let Some(quiet) = self.quiet.as_mut() {
+                quiet.pending.pop();
+            }
+            if let (Some(member), Some((last, false))) =
+                (self.member(issue, rows), self.attention_of(issue, rows))
+                && last == attention
+            {
+                self.set_attention(issue, attention, true, rows);
+                self.count_inactive(&member.series, 1);
+            }
         }
     }
 
@@ -208,22 +283,30 @@ impl SeriesState {
         rows: &mut Rows,
     ) {
         let series = self.series_of(issue);
-        let attention = self.attention_of(issue, start.unwrap_or(time), rows);
+        let attention = match self.attention_of(issue, rows) {
+            Some((attention, _)) => attention,
+            None => start.unwrap_or(time),
+        };
         for id in &series {
-            self.groups[*id as usize].add(start, attention);
+            self.groups[*id as usize].add(start);
         }
+        let counted = self.place_attention(issue, attention, &series);
+        self.set_attention(issue, attention, counted, rows);
         touched.extend_from_slice(&series);
         self.set_member(issue, Some(&Member { start, series }), rows);
     }
 
-    fn leave(&mut self, issue: i64, time: i64, touched: &mut Vec<SeriesId>, rows: &mut Rows) {
+    fn leave(&mut self, issue: i64, touched: &mut Vec<SeriesId>, rows: &mut Rows) {
         let Some(member) = self.member(issue, rows) else {
             return;
         };
         self.set_member(issue, None, rows);
-        let attention = self.attention_of(issue, member.start.unwrap_or(time), rows);
         for id in &member.series {
-            self.groups[*id as usize].take(member.start, attention);
+            self.groups[*id as usize].take(member.start);
+        }
+        if let Some((attention, true)) = self.attention_of(issue, rows) {
+            self.count_inactive(&member.series, -1);
+            self.set_attention(issue, attention, false, rows);
         }
         touched.extend_from_slice(&member.series);
     }
@@ -252,34 +335,34 @@ impl SeriesState {
                 .is_some_and(|a| !a.eq_ignore_ascii_case(&item.issue_user));
         let mut touched = std::mem::take(&mut self.touched);
         touched.clear();
+        self.pass_cut(time, rows);
         // Attention: the creation, then every action of another person.
-        let before = match rows.get(issue, self.attention) {
-            0 => None,
-            word => Some((word as i64) >> 1),
-        };
+        let before = self.attention_of(issue, rows);
         let attention = if item.key.kind == Kind::Opened {
             before.is_none().then_some(time)
         } else {
             attends.then_some(time)
         };
         if let Some(now) = attention {
-            rows.set(issue, self.attention, ((now << 1) | 1) as u64);
-            if let (Some(member), Some(before)) = (self.member(issue, rows), before) {
-                for id in &member.series {
-                    let group = &mut self.groups[*id as usize];
-                    group.attention.remove(before);
-                    group.attention.insert(now);
+            match self.member(issue, rows) {
+                Some(member) => {
+                    if before.is_some_and(|(_, counted)| counted) {
+                        self.count_inactive(&member.series, -1);
+                    }
+                    let counted = self.place_attention(issue, now, &member.series);
+                    self.set_attention(issue, now, counted, rows);
+                    if self.quiet.is_some() {
+                        touched.extend_from_slice(&member.series);
+                    }
                 }
-                if self.inactive.is_some() {
-                    touched.extend_from_slice(&member.series);
-                }
+                None => self.set_attention(issue, now, false, rows),
             }
         }
         // Labels: an active item moves between series, keeping its start.
         let relabelled = self.labels.as_mut().is_some_and(|l| l.observe(item));
         if relabelled && let Some(member) = self.member(issue, rows) {
             let start = member.start;
-            self.leave(issue, time, &mut touched, rows);
+            self.leave(issue, &mut touched, rows);
             self.join(issue, start, time, &mut touched, rows);
         }
         if wanted {
@@ -293,7 +376,7 @@ impl SeriesState {
             } else if active && !member {
                 self.join(issue, Some(time), time, &mut touched, rows);
             } else if !active && member {
-                self.leave(issue, time, &mut touched, rows);
+                self.leave(issue, &mut touched, rows);
             }
             if step && let Some(member) = self.member(issue, rows) {
                 touched.extend_from_slice(&member.series);
@@ -348,9 +431,7 @@ impl SeriesState {
         if !self.buckets.is_empty() {
             buckets.push(count - younger_before);
         }
-        let inactive = self
-            .inactive
-            .map(|limit| group.attention.count_at_most(0, time - limit) as i64);
+        let inactive = self.quiet.is_some().then_some(group.inactive);
         StateValues {
             count,
             sum: group.minutes.at(time),
@@ -376,30 +457,38 @@ mod tests {
     type Seen = (i64, Vec<String>, i64, Vec<i64>, Option<i64>);
 
     fn run(args: &[&str], items: &[Item]) -> Vec<Seen> {
+        run_each(args, items).into_iter().flatten().collect()
+    }
+
+    /// The points of each item.
+    fn run_each(args: &[&str], items: &[Item]) -> Vec<Vec<Seen>> {
         let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
         let spec = MetricSpec::parse("count", &args).expect("metric parses");
         let mut engine = MetricEngine::new(&spec);
         let mut rows = super::super::issues::Rows::default();
         engine.place(&mut rows);
         let mut out: Vec<Point> = Vec::new();
-        for item in items {
-            engine.receive(
-                item,
-                &super::super::engine::Observed::unbound(item),
-                &mut rows,
-                &mut out,
-            );
-        }
-        out.into_iter()
-            .map(|p| match p.values {
-                Values::State(v) => (
-                    p.time_ns / 1_000_000_000,
-                    p.slice.map(|s| s.to_vec()).unwrap_or_default(),
-                    v.count,
-                    v.buckets.to_vec(),
-                    v.inactive,
-                ),
-                other => panic!("a state point, not {other:?}"),
+        items
+            .iter()
+            .map(|item| {
+                engine.receive(
+                    item,
+                    &super::super::engine::Observed::unbound(item),
+                    &mut rows,
+                    &mut out,
+                );
+                out.drain(..)
+                    .map(|p| match p.values {
+                        Values::State(v) => (
+                            p.time_ns / 1_000_000_000,
+                            p.slice.map(|s| s.to_vec()).unwrap_or_default(),
+                            v.count,
+                            v.buckets.to_vec(),
+                            v.inactive,
+                        ),
+                        other => panic!("a state point, not {other:?}"),
+                    })
+                    .collect()
             })
             .collect()
     }
@@ -447,6 +536,160 @@ mod tests {
                 (20, sig(&["storage"]), 1),
                 (30, sig(&["apps"]), 0),
                 (30, sig(&["node"]), 0),
+            ]
+        );
+    }
+
+    /// Random histories against a recount from scratch at every point: members per
+    /// series, age buckets and inactivity, through closes, reopens, relabels, bots and
+    /// several actions in one second.
+    #[test]
+    fn series_points_equal_a_recount() {
+        let mut seed = 0x5eed_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let people = ["alice", "bob", "carol", "k8s-ci-robot"];
+        let sigs = ["sig/a", "sig/b", "sig/c"];
+        let mut items = Vec::new();
+        let mut time = 0;
+        let mut id = 0;
+        let mut opened_issues: Vec<(i64, &str)> = Vec::new();
+        for _ in 0..3_000 {
+            // Whole multiples of 20 s: actions fall exactly on the limits often.
+            time += 20 * next(3) as i64;
+            id += 1;
+            if opened_issues.len() < 5 || next(8) == 0 {
+                let number = opened_issues.len() as i64 + 1;
+                let author = people[next(3) as usize];
+                items.push(opened(time, number, false, author));
+                opened_issues.push((number, author));
+                continue;
+            }
+            let (number, author) = opened_issues[next(opened_issues.len() as u64) as usize];
+            let issue = (number, false, author);
+            let actor = people[next(4) as usize];
+            items.push(match next(6) {
+                0 => event(time, id, issue, "closed", None, Some(actor)),
+                1 => event(time, id, issue, "reopened", None, Some(actor)),
+                2 => event(
+                    time,
+                    id,
+                    issue,
+                    "labeled",
+                    Some(sigs[next(3) as usize]),
+                    Some(actor),
+                ),
+                3 => event(
+                    time,
+                    id,
+                    issue,
+                    "unlabeled",
+                    Some(sigs[next(3) as usize]),
+                    Some(actor),
+                ),
+                _ => comment(time, id, issue, actor, "x"),
+            });
+        }
+        let args = [
+            "--state=opened,!closed",
+            "--by-label=sig/",
+            "--age-buckets=100s,1000s",
+            "--inactive=300s",
+        ];
+        let points = run_each(&args, &items);
+        assert!(points.iter().flatten().count() > 1_000);
+        // The recount: per issue, open since, labels, last attention, after each item.
+        let mut open: std::collections::HashMap<i64, i64> = Default::default();
+        let mut labels: std::collections::HashMap<i64, Vec<String>> = Default::default();
+        let mut attention: std::collections::HashMap<i64, i64> = Default::default();
+        for (item, written) in items.iter().zip(&points) {
+            let t = item.key.time;
+            let author = item.issue_user.as_str();
+            let actor = item.actor.as_deref().unwrap_or("");
+            match item.event.as_str() {
+                "opened" => {
+                    open.insert(item.issue, t);
+                    attention.insert(item.issue, t);
+                }
+                "closed" => {
+                    open.remove(&item.issue);
+                }
+                "reopened" => {
+                    open.entry(item.issue).or_insert(t);
+                }
+                "labeled" | "unlabeled" => {
+                    let value = item.label.as_deref().unwrap_or("")[4..].to_owned();
+                    let list = labels.entry(item.issue).or_default();
+                    list.retain(|l| *l != value);
+                    if item.event == "labeled" {
+                        list.push(value);
+                    }
+                }
+                _ => {}
+            }
+            // (An engine used alone has no annotator: the robot is a person here.)
+            if item.event != "opened" && actor != author {
+                attention.insert(item.issue, t);
+            }
+            for point in written {
+                assert_eq!(point.0, t);
+                let sig = &point.1[0];
+                let members: Vec<i64> = open
+                    .keys()
+                    .filter(|issue| {
+                        let list = labels.get(issue).cloned().unwrap_or_default();
+                        if sig == "none" {
+                            list.is_empty()
+                        } else {
+                            list.contains(sig)
+                        }
+                    })
+                    .copied()
+                    .collect();
+                let ages: Vec<i64> = members.iter().map(|i| t - open[i]).collect();
+                let buckets = vec![
+                    ages.iter().filter(|a| **a < 100).count() as i64,
+                    ages.iter().filter(|a| (100..1000).contains(*a)).count() as i64,
+                    ages.iter().filter(|a| **a >= 1000).count() as i64,
+                ];
+                let quiet = members.iter().filter(|i| attention[i] <= t - 300).count() as i64;
+                assert_eq!(
+                    (point.2, point.3.clone(), point.4),
+                    (members.len() as i64, buckets, Some(quiet)),
+                    "series {sig} at {t}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_move_on_the_inactivity_limit_keeps_the_item_inactive() {
+        let one = (1, false, "alice");
+        let items = [
+            opened(0, 1, false, "alice"),
+            // The author relabels exactly at the limit: no attention, and the item moves
+            // from none to a with its attention of second 0, inactive since this second.
+            event(300, 1, one, "labeled", Some("sig/a"), Some("alice")),
+            event(301, 2, one, "labeled", Some("sig/b"), Some("alice")),
+        ];
+        let points = run(
+            &["--state=opened", "--by-label=sig/", "--inactive=300s"],
+            &items,
+        );
+        let inactive: Vec<(i64, Vec<String>, Option<i64>)> =
+            points.into_iter().map(|p| (p.0, p.1, p.4)).collect();
+        assert_eq!(
+            inactive,
+            vec![
+                (0, sig(&["none"]), Some(0)),
+                (300, sig(&["a"]), Some(1)),
+                (300, sig(&["none"]), Some(0)),
+                (301, sig(&["a"]), Some(1)),
+                (301, sig(&["b"]), Some(1)),
             ]
         );
     }
