@@ -146,7 +146,6 @@ impl Batch {
         fields: &[(&str, Field<'_>)],
         time: u64,
     ) -> Result<(), InfluxError> {
-        use std::fmt::Write as _;
         if fields.is_empty() {
             return Err(InfluxError::Point(format!(
                 "{measurement}: a point needs a field"
@@ -172,7 +171,8 @@ impl Batch {
             out.push('=');
             match value {
                 Field::Int(v) => {
-                    let _ = write!(out, "{v}i");
+                    out.push_str(itoa::Buffer::new().format(*v));
+                    out.push('i');
                 }
                 Field::Str(v) if !v.contains(['"', '\\']) => {
                     out.push('"');
@@ -191,7 +191,8 @@ impl Batch {
                 }
             }
         }
-        let _ = write!(out, " {time}");
+        out.push(' ');
+        out.push_str(itoa::Buffer::new().format(time));
         self.count += 1;
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! `repository` plus one tag per `--by-label` family, nanosecond timestamps (see the
 //! module docs of `transform`).
 
+use smallvec::SmallVec;
 use velodrome_model::metric::MetricSpec;
 use velodrome_model::metric::count::bucket_fields;
 
@@ -54,7 +55,8 @@ pub fn add_point(
     shape: &Shape,
 ) -> Result<(), InfluxError> {
     let time = u64::try_from(point.time_ns).unwrap_or(0);
-    let mut tags = Vec::with_capacity(1 + shape.slice_tags.len());
+    // Inline lists: a point is written for most items, and must not allocate.
+    let mut tags: SmallVec<[(&str, &str); 4]> = SmallVec::new();
     tags.push(("repository", repository));
     if let Some(slice) = &point.slice {
         for (tag, value) in shape.slice_tags.iter().zip(slice.iter()) {
@@ -84,8 +86,7 @@ pub fn add_point(
             time,
         ),
         Values::State(values) => {
-            let mut fields =
-                Vec::with_capacity(4 + values.percentiles.len() + values.buckets.len());
+            let mut fields: SmallVec<[(&str, Field<'_>); 12]> = SmallVec::new();
             fields.push(("count", Field::Int(values.count)));
             fields.push(("sum", Field::Int(values.sum)));
             for (field, value) in shape.percentiles.iter().zip(&values.percentiles) {
