@@ -9,15 +9,31 @@
 
 use velodrome_model::bots::Bots;
 
+use super::engine::Login;
 use super::engine::{Item, Kind};
 use super::issues::{KeyMap, Rows};
 
-/// What the annotator knows of a login: whether it is a bot, and which of the
-/// computation's ignored logins it is (one bit, or none).
+/// What the annotator knows of a login: whether it is a bot, which of the computation's
+/// ignored logins it is (one bit, or none), and the login shared, for the points that
+/// name it (`--log-author`) without a copy each.
 #[derive(Debug, Clone, Copy)]
 struct Verdict {
     bot: bool,
     ignored: u64,
+    /// Its index in [`Annotator::logins`].
+    name: u32,
+}
+
+/// What [`Annotator::annotate`] reports besides the marks it sets on the item.
+#[derive(Debug, Clone, Default)]
+pub struct Annotation {
+    /// The ignored-login bits of the issue's author.
+    pub author_ignored: u64,
+    /// The ignored-login bits of the actor.
+    pub actor_ignored: u64,
+    /// The actor's login, by [`Annotator::login`] (copying the shared login for every
+    /// item cost more than the copies it saves).
+    pub actor: Option<u32>,
 }
 
 /// The annotation state of one repository's stream; kept between rounds like the engines.
@@ -28,6 +44,8 @@ pub struct Annotator {
     ignored: Vec<String>,
     /// Verdicts by login: a handful of regexes once per person, not once per item.
     verdicts: KeyMap<String, Verdict>,
+    /// Every login seen, shared with the points that name it.
+    logins: Vec<Login>,
     /// Its column in the computation's rows (1: the item has had its first response);
     /// `None` when no metric asks.
     responded: Option<usize>,
@@ -42,6 +60,7 @@ impl Annotator {
             bots: bots.clone(),
             ignored: ignored.to_vec(),
             verdicts: KeyMap::default(),
+            logins: Vec::new(),
             responded: responses.then(|| rows.reserve(1)),
         }
     }
@@ -50,6 +69,7 @@ impl Annotator {
         if let Some(verdict) = self.verdicts.get(login) {
             return *verdict;
         }
+        self.logins.push(Login::from(login));
         let verdict = Verdict {
             bot: self.bots.is_bot(login),
             ignored: self
@@ -58,28 +78,41 @@ impl Annotator {
                 .take(64)
                 .position(|i| i == login)
                 .map_or(0, |bit| 1 << bit),
+            name: (self.logins.len() - 1) as u32,
         };
         self.verdicts.insert(login.to_owned(), verdict);
         verdict
     }
 
+    /// A login the annotator has seen, by the index an [`Annotation`] gave.
+    pub fn login(&self, index: u32) -> Option<&Login> {
+        self.logins.get(index as usize)
+    }
+
     /// Sets the item's bot flags and its first-response mark; returns the ignored-login
     /// bits of its author and of its actor.
-    pub fn annotate(&mut self, item: &mut Item, rows: &mut Rows) -> (u64, u64) {
+    pub fn annotate(&mut self, item: &mut Item, rows: &mut Rows) -> Annotation {
         // Flags the reader set from GitHub's `user.type` stay; the patterns add to them.
         let author = self.verdict(&item.issue_user);
         item.author_is_bot = item.author_is_bot || author.bot;
-        let actor = match item.actor.as_deref() {
+        let author_ignored = author.ignored;
+        let (actor_bot, actor_ignored, actor) = match item.actor.as_deref() {
             // Authors act on their own items often: one lookup serves both.
-            Some(actor) if actor == item.issue_user => author,
-            Some(actor) => self.verdict(actor),
-            None => Verdict {
-                bot: false,
-                ignored: 0,
-            },
+            Some(actor) if actor == item.issue_user => {
+                (author.bot, author.ignored, Some(author.name))
+            }
+            Some(actor) => {
+                let actor = self.verdict(actor);
+                (actor.bot, actor.ignored, Some(actor.name))
+            }
+            None => (false, 0, None),
         };
-        item.actor_is_bot = item.actor_is_bot || actor.bot;
-        let bits = (author.ignored, actor.ignored);
+        item.actor_is_bot = item.actor_is_bot || actor_bot;
+        let bits = Annotation {
+            author_ignored,
+            actor_ignored,
+            actor,
+        };
         let Some(responded) = self.responded else {
             return bits;
         };

@@ -216,13 +216,14 @@ impl Computation {
         item: &mut Item,
         mut emit: impl FnMut(usize, &Point) -> Result<(), E>,
     ) -> Result<(), E> {
-        let (author_ignored, actor_ignored) = self.annotator.annotate(item, &mut self.rows);
+        let annotation = self.annotator.annotate(item, &mut self.rows);
         let item = &*item;
         let matched = self.matcher.matches(item);
         let seen = Observed {
             matched,
-            author_ignored,
-            actor_ignored,
+            author_ignored: annotation.author_ignored,
+            actor_ignored: annotation.actor_ignored,
+            actor_login: annotation.actor.and_then(|i| self.annotator.login(i)),
             ..Observed::unbound(item)
         };
         let comment = matches!(item.key.kind, Kind::Comment | Kind::ReviewComment);

@@ -13,8 +13,8 @@
 use velodrome_model::metric::{CountSpec, ItemFilter};
 
 use super::engine::{
-    Audience, BoundEvent, Item, Kind, Observed, Point, PointSlices, Relevance, Stamp, Values,
-    Vocabulary,
+    Audience, BoundEvent, Item, Kind, Login, Observed, Point, PointSlices, Relevance, Stamp,
+    Values, Vocabulary,
 };
 use super::issues::Rows;
 use super::labels::FamilyLabels;
@@ -189,14 +189,16 @@ impl CountEngine {
     /// The event, comment and plain state points of an item the metric looks at.
     fn count(&mut self, item: &Item, seen: &Observed<'_>, rows: &mut Rows, out: &mut Vec<Point>) {
         let author = || {
-            if self.log_author {
-                item.actor.clone()
-            } else {
-                None
+            if !self.log_author {
+                return None;
+            }
+            match seen.actor_login {
+                Some(login) => Some(login.clone()),
+                None => item.actor.as_deref().map(Login::from),
             }
         };
         let time = item.key.time;
-        let mut points: [Option<(Values, Option<String>)>; 2] = [None, None];
+        let mut points: [Option<(Values, Option<Login>)>; 2] = [None, None];
         if let Some(event) = &self.event
             && event.matches(seen)
         {

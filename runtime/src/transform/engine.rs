@@ -145,10 +145,13 @@ pub struct Point {
     /// Its fields.
     pub values: Values,
     /// The `author` string field, with `--log-author`.
-    pub author: Option<String>,
+    pub author: Option<Login>,
     /// The values of the metric's `--by-label` family tags, in family order.
     pub slice: Option<SliceKey>,
 }
+
+/// A login, shared between the annotator's cache and the points that name it.
+pub type Login = std::sync::Arc<str>;
 
 /// The tag values of one series of a sliced metric (`--by-label`), in family order.
 pub type SliceKey = std::sync::Arc<[String]>;
@@ -202,6 +205,8 @@ pub(crate) struct Observed<'a> {
     pub author_ignored: u64,
     /// Bit i: the actor is ignored login i.
     pub actor_ignored: u64,
+    /// The actor's login, shared (none for an engine used alone: it copies the item's).
+    pub actor_login: Option<&'a Login>,
 }
 
 impl<'a> Observed<'a> {
@@ -215,6 +220,7 @@ impl<'a> Observed<'a> {
             matched: 0,
             author_ignored: 0,
             actor_ignored: 0,
+            actor_login: None,
         }
     }
 }

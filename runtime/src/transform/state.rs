@@ -627,6 +627,7 @@ mod tests {
             matched: 0,
             author_ignored: 0,
             actor_ignored: 0,
+            actor_login: None,
         }
     }
 
