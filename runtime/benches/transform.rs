@@ -1,4 +1,4 @@
-//! Transform throughput: `cargo bench -p velodrome --bench transform [-- EVENTS]`.
+//! Transform throughput: `cargo bench -p velodrome --bench transform [-- EVENTS] [MODE]`.
 //!
 //! Feeds a synthetic Kubernetes-like history (100,000 issues and pull requests, 1,000,000
 //! events and comments by default, many in the same second) through the Kubernetes metric
@@ -7,6 +7,10 @@
 //! and the process's peak resident memory. The input is generated in small chunks so the
 //! memory figure is the engine's, not the input's. Not a timed test: numbers are printed,
 //! never asserted.
+//!
+//! MODE `--whole` runs the whole set alone (for profiling), `--per-metric` each metric
+//! alone, and `--digest` prints a hash of the whole set's line protocol instead of timing
+//! it: a change made for speed must leave the digest as it was.
 
 use std::time::{Duration, Instant};
 
