@@ -111,6 +111,10 @@ impl Matcher {
 /// When an engine is called.
 #[derive(Debug, Clone, Copy)]
 struct Route {
+    /// Called for items of issues (not pull requests).
+    issues: bool,
+    /// Called for items of pull requests.
+    pull_requests: bool,
     /// Bits of [`Computation::vocabulary`] it listens to.
     events: u128,
     /// Called for every comment.
@@ -137,11 +141,23 @@ impl Computation {
     pub fn new<'a>(specs: impl IntoIterator<Item = &'a MetricSpec>, bots: &Bots) -> Self {
         let specs: Vec<&MetricSpec> = specs.into_iter().collect();
         let responses = specs.iter().any(|s| s.uses_responses());
+        // An engine never sees items of a kind its filter leaves out: their issue numbers
+        // are never those of the items it counts (issues and pull requests share one
+        // numbering), so nothing it keeps per issue, nor any point, depends on them.
+        let kinds: Vec<(bool, bool)> = specs
+            .iter()
+            .map(|s| {
+                (
+                    s.filter().includes_issues(),
+                    s.filter().includes_pull_requests(),
+                )
+            })
+            .collect();
         let mut engines: Vec<MetricEngine> = specs.into_iter().map(MetricEngine::new).collect();
         let mut vocabulary: Vec<EventMatcher> = Vec::new();
         let mut logins: Vec<String> = Vec::new();
         let mut routes = Vec::with_capacity(engines.len());
-        for engine in &engines {
+        for (engine, (issues, pull_requests)) in engines.iter().zip(&kinds) {
             for login in engine.ignored() {
                 if !logins.contains(login) {
                     logins.push(login.clone());
@@ -149,6 +165,8 @@ impl Computation {
             }
             let relevance = engine.relevance();
             let mut route = Route {
+                issues: *issues,
+                pull_requests: *pull_requests,
                 events: 0,
                 comments: relevance.comments,
                 everything: relevance.everything,
@@ -228,7 +246,14 @@ impl Computation {
         };
         let comment = matches!(item.key.kind, Kind::Comment | Kind::ReviewComment);
         for (index, (engine, route)) in self.engines.iter_mut().zip(&self.routes).enumerate() {
-            if !(route.everything || matched & route.events != 0 || (comment && route.comments)) {
+            let kind = if item.is_pr {
+                route.pull_requests
+            } else {
+                route.issues
+            };
+            if !kind
+                || !(route.everything || matched & route.events != 0 || (comment && route.comments))
+            {
                 continue;
             }
             engine.receive(item, &seen, &mut self.rows, &mut self.points);

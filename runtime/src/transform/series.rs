@@ -3,11 +3,15 @@
 //! "pull requests waiting more than 30 days, by SIG" is one metric.
 //!
 //! The per-issue state machine is the plain state's ([`StateTracker::step`]); what differs
-//! is what is counted. Each series (one combination of label values) holds its members'
-//! start times and their last attention, sorted, so a point's count, sum of minutes,
-//! percentiles, buckets and inactive count are each a binary search or two. An item moves
-//! between series when its labels change and keeps its start, so its age does not reset.
-//! A point is written for every series a change touches, at the change.
+//! is what is counted. Each series (one combination of label values, interned by
+//! [`FamilyLabels`]) holds its members' start times in sorted chunks ([`CutBag`]), so a
+//! percentile is a rank query, and each age bucket is a count below a cut (now less the
+//! bucket's age) that only moves forward and is searched only when it passes a start.
+//! Inactivity is counted the same way, by a cut over the members' last attention: a
+//! member is counted when the cut passes it ([`Quiet`], whose heap holds at most the
+//! attention of one inactivity window). An item moves between series when its labels
+//! change and keeps its start, so its age does not reset. A point is written for every
+//! series a change touches, at the change.
 //!
 //! Attention is the last comment, review, or event by someone who is neither the item's
 //! author nor a bot; an item nobody else has touched counts from its creation.
@@ -60,7 +64,8 @@ impl Group {
 
     /// Members whose start is after `time - limit` (bucket `index`), younger than it.
     fn younger_than(&mut self, index: usize, time: i64, limit: i64) -> i64 {
-        (self.starts.len() - self.starts.count_at_most(index, time - limit)) as i64
+        let cut = time.saturating_sub(limit);
+        (self.starts.len() - self.starts.count_at_most(index, cut)) as i64
     }
 }
 
@@ -253,7 +258,7 @@ impl SeriesState {
         let Some(quiet) = self.quiet.as_mut() else {
             return;
         };
-        quiet.cut = time - quiet.limit;
+        quiet.cut = time.saturating_sub(quiet.limit);
         let cut = quiet.cut;
         while let Some(Reverse((attention, issue))) = self.quiet.as_ref().and_then(|q| {
             q.pending

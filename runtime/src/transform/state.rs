@@ -2,14 +2,15 @@
 //!
 //! The original kept one state object per issue and, on every change, walked every issue to
 //! count the active ones, sum their ages and sort them for each percentile: O(events x
-//! issues). Here each issue keeps one byte per state item, and the active issues live in an
-//! [`ActiveSet`] that answers count, sum and any percentile in O(log n):
+//! issues). Here each issue keeps one byte per state item (packed with its slot in one word
+//! of the computation's rows), and the active issues live in an [`ActiveSet`] that answers
+//! count, sum and any percentile in O(log n):
 //!
 //! - An issue's age is the minimum over its items of (t - item start), that is t - S with S
 //!   the latest item start. When an issue becomes active, the item that just flipped started
 //!   at the current event time, so S = t, the largest start so far: starts enter the set in
-//!   non-decreasing order, and a bit per insertion position (live or not) under a Fenwick tree of the
-//!   live count per 64 positions gives rank queries.
+//!   non-decreasing order, and a bit per insertion position (live or not) under a Fenwick
+//!   tree of the live count per 64 positions gives rank queries.
 //!   The one exception is a description made only of `!x` items, active "since year 1":
 //!   those are counted apart with the original's saturated age (292 years).
 //! - The sum of whole minutes Σ floor((t - S)/60) is kept exactly from Σ floor(S/60) and a
