@@ -8,6 +8,7 @@
 //! events matched, or it reads comments and the item is one, or it needs every item. What
 //! an engine does with an item is unchanged; it simply never sees items it would ignore.
 
+use smallvec::SmallVec;
 use velodrome_model::bots::Bots;
 use velodrome_model::metric::{EventMatcher, MetricSpec};
 
@@ -108,19 +109,63 @@ impl Matcher {
     }
 }
 
-/// When an engine is called.
-#[derive(Debug, Clone, Copy)]
-struct Route {
-    /// Called for items of issues (not pull requests).
-    issues: bool,
-    /// Called for items of pull requests.
-    pull_requests: bool,
-    /// Bits of [`Computation::vocabulary`] it listens to.
-    events: u128,
-    /// Called for every comment.
-    comments: bool,
-    /// Called for every item.
-    everything: bool,
+/// Which engines an item reaches, as sets of engine indexes (a bit each): worked out once
+/// per item from its kind, the descriptions it matched and whether it is a comment, so an
+/// item costs work only for the engines it reaches, not a test per engine.
+#[derive(Debug, Clone, Default)]
+struct Routes {
+    /// 64-bit words per set.
+    words: usize,
+    /// Engines that read items of issues, and of pull requests.
+    issues: Vec<u64>,
+    pull_requests: Vec<u64>,
+    /// Engines called for every item, and for every comment.
+    everything: Vec<u64>,
+    comments: Vec<u64>,
+    /// For each bit of the vocabulary, the engines listening to it (`words` words each).
+    listeners: Vec<u64>,
+}
+
+impl Routes {
+    fn new(engines: usize) -> Self {
+        let words = engines.div_ceil(64);
+        Self {
+            words,
+            issues: vec![0; words],
+            pull_requests: vec![0; words],
+            everything: vec![0; words],
+            comments: vec![0; words],
+            listeners: vec![0; words * ROUTED],
+        }
+    }
+
+    fn add(set: &mut [u64], engine: usize) {
+        set[engine / 64] |= 1 << (engine % 64);
+    }
+
+    /// The engines an item reaches, into `call` (one word per 64 engines).
+    fn reached(&self, is_pr: bool, matched: u128, comment: bool, call: &mut SmallVec<[u64; 2]>) {
+        call.clear();
+        call.extend_from_slice(&self.everything);
+        if comment {
+            call.iter_mut()
+                .zip(&self.comments)
+                .for_each(|(c, m)| *c |= m);
+        }
+        let mut bits = matched;
+        while bits != 0 {
+            let bit = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let listeners = &self.listeners[bit * self.words..(bit + 1) * self.words];
+            call.iter_mut().zip(listeners).for_each(|(c, m)| *c |= m);
+        }
+        let kind = if is_pr {
+            &self.pull_requests
+        } else {
+            &self.issues
+        };
+        call.iter_mut().zip(kind).for_each(|(c, m)| *c &= m);
+    }
 }
 
 /// The running computation of a repository's metrics.
@@ -128,7 +173,9 @@ struct Route {
 pub struct Computation {
     annotator: Annotator,
     engines: Vec<MetricEngine>,
-    routes: Vec<Route>,
+    routes: Routes,
+    /// The engines the item being received reaches (kept to reuse its allocation).
+    call: SmallVec<[u64; 2]>,
     /// Which bits of the distinct event descriptions of all engines an item matches.
     matcher: Matcher,
     /// The per-issue words of the annotator and of every engine, one row per issue.
@@ -156,21 +203,24 @@ impl Computation {
         let mut engines: Vec<MetricEngine> = specs.into_iter().map(MetricEngine::new).collect();
         let mut vocabulary: Vec<EventMatcher> = Vec::new();
         let mut logins: Vec<String> = Vec::new();
-        let mut routes = Vec::with_capacity(engines.len());
-        for (engine, (issues, pull_requests)) in engines.iter().zip(&kinds) {
+        let mut routes = Routes::new(engines.len());
+        for (index, (engine, (issues, pull_requests))) in engines.iter().zip(&kinds).enumerate() {
             for login in engine.ignored() {
                 if !logins.contains(login) {
                     logins.push(login.clone());
                 }
             }
             let relevance = engine.relevance();
-            let mut route = Route {
-                issues: *issues,
-                pull_requests: *pull_requests,
-                events: 0,
-                comments: relevance.comments,
-                everything: relevance.everything,
-            };
+            if *issues {
+                Routes::add(&mut routes.issues, index);
+            }
+            if *pull_requests {
+                Routes::add(&mut routes.pull_requests, index);
+            }
+            if relevance.comments {
+                Routes::add(&mut routes.comments, index);
+            }
+            let mut everything = relevance.everything;
             for event in relevance.events {
                 let bit = match vocabulary.iter().position(|known| *known == event) {
                     Some(bit) => bit,
@@ -180,12 +230,15 @@ impl Computation {
                     }
                 };
                 if bit < ROUTED {
-                    route.events |= 1 << bit;
+                    let words = routes.words;
+                    Routes::add(&mut routes.listeners[bit * words..(bit + 1) * words], index);
                 } else {
-                    route.everything = true;
+                    everything = true;
                 }
             }
-            routes.push(route);
+            if everything {
+                Routes::add(&mut routes.everything, index);
+            }
         }
         vocabulary.truncate(ROUTED);
         let vocabulary = Vocabulary {
@@ -202,6 +255,7 @@ impl Computation {
             rows,
             engines,
             routes,
+            call: SmallVec::new(),
             matcher: Matcher::new(&vocabulary.events),
             points: Vec::new(),
         }
@@ -245,27 +299,27 @@ impl Computation {
             ..Observed::unbound(item)
         };
         let comment = matches!(item.key.kind, Kind::Comment | Kind::ReviewComment);
-        for (index, (engine, route)) in self.engines.iter_mut().zip(&self.routes).enumerate() {
-            let kind = if item.is_pr {
-                route.pull_requests
-            } else {
-                route.issues
-            };
-            if !kind
-                || !(route.everything || matched & route.events != 0 || (comment && route.comments))
-            {
-                continue;
-            }
-            engine.receive(item, &seen, &mut self.rows, &mut self.points);
-            let mut result = Ok(());
-            for point in &self.points {
-                result = emit(index, point);
-                if result.is_err() {
-                    break;
+        self.routes
+            .reached(item.is_pr, matched, comment, &mut self.call);
+        // Engines in index order, as the metrics are listed.
+        for (word, mut bits) in self.call.iter().copied().enumerate() {
+            while bits != 0 {
+                let index = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let Some(engine) = self.engines.get_mut(index) else {
+                    continue;
+                };
+                engine.receive(item, &seen, &mut self.rows, &mut self.points);
+                let mut result = Ok(());
+                for point in &self.points {
+                    result = emit(index, point);
+                    if result.is_err() {
+                        break;
+                    }
                 }
+                self.points.clear();
+                result?;
             }
-            self.points.clear();
-            result?;
         }
         Ok(())
     }
