@@ -447,6 +447,74 @@ mod tests {
         out
     }
 
+    /// Every point of a computation, by metric.
+    fn points(specs: &[MetricSpec], items: &[Item]) -> Vec<Vec<Point>> {
+        let mut computation = Computation::new(specs, &Bots::default());
+        let mut out = vec![Vec::new(); specs.len()];
+        for item in items {
+            let mut item = item.clone();
+            computation
+                .receive(&mut item, |index, point| {
+                    out[index].push(point.clone());
+                    Ok::<(), ()>(())
+                })
+                .expect("no error");
+        }
+        out
+    }
+
+    /// Seventy metrics (two words of routes, and 70 ignored logins: past 64 the audiences
+    /// compare strings) give each metric exactly the points it gives alone.
+    #[test]
+    fn many_metrics_route_as_one() {
+        let kinds = [
+            ("count", vec!["--event=merged"]),
+            (
+                "count",
+                vec!["--no-issues", "--state=opened,!merged", "--percentiles=50"],
+            ),
+            ("count", vec!["--comments=(?m)^/lgtm$", "--log-author"]),
+            ("count", vec!["--no-pull-requests", "--event=closed"]),
+            ("duration", vec!["--to=responded"]),
+            (
+                "count",
+                vec!["--state=opened", "--by-label=sig/", "--inactive=1d"],
+            ),
+            (
+                "duration",
+                vec!["--no-issues", "--from=labeled:lgtm", "--to=merged"],
+            ),
+        ];
+        let specs: Vec<MetricSpec> = (0..70)
+            .map(|i| {
+                let (plugin, args) = &kinds[i % kinds.len()];
+                let login = format!("--ignore-authors=user{i}");
+                let mut args: Vec<&str> = args.clone();
+                args.push(&login);
+                spec(plugin, &args)
+            })
+            .collect();
+        let pr = (1, true, "alice");
+        let issue = (2, false, "erin");
+        let items = vec![
+            opened(0, 1, true, "alice"),
+            opened(5, 2, false, "erin"),
+            event(10, 1, pr, "labeled", Some("sig/node"), Some("alice")),
+            comment(20, 1, pr, "bob", "/lgtm"),
+            event(30, 2, pr, "labeled", Some("lgtm"), Some("k8s-ci-robot")),
+            comment(40, 2, issue, "user7", "me"),
+            comment(50, 3, issue, "carol", "on it"),
+            event(100_000, 3, pr, "merged", None, Some("dave")),
+            event(100_000, 4, issue, "closed", None, Some("carol")),
+        ];
+        let together = points(&specs, &items);
+        for (index, spec) in specs.iter().enumerate() {
+            let alone = points(std::slice::from_ref(spec), &items);
+            assert_eq!(together[index], alone[0], "metric {index}");
+        }
+        assert!(together.iter().all(|p| !p.is_empty()));
+    }
+
     #[test]
     fn the_bit_matcher_agrees_with_the_descriptions() {
         let vocabulary: Vec<EventMatcher> = [
