@@ -4,9 +4,11 @@
 //!
 //! Most items matter to few metrics (a label event to the states that mention the label,
 //! a comment to the metrics that read comments). The event descriptions of all metrics are
-//! matched once per item, into a bit set ([`Matcher`]), and an engine is called only when one of its
-//! events matched, or it reads comments and the item is one, or it needs every item. What
-//! an engine does with an item is unchanged; it simply never sees items it would ignore.
+//! matched once per item, into a bit set ([`Matcher`]), and an engine is called only for the
+//! kinds of items its filter reads, and only when one of its events matched, or it reads
+//! comments and the item is one, or it needs every item (the engines an item reaches are
+//! one bit set, [`Routes`]). What an engine does with an item is unchanged; it simply never
+//! sees items it would ignore.
 
 use smallvec::SmallVec;
 use velodrome_model::bots::Bots;

@@ -231,7 +231,9 @@ impl<'a> Observed<'a> {
 /// [`Observed::actor_ignored`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Vocabulary {
+    /// Event descriptions, at most [`u128::BITS`] (the rest are matched by strings).
     pub events: Vec<EventMatcher>,
+    /// Ignored logins; the first [`IGNORED_BY_BIT`] have a bit.
     pub logins: Vec<String>,
 }
 
@@ -246,6 +248,7 @@ pub(crate) struct BoundEvent {
 }
 
 impl BoundEvent {
+    /// `matcher`, unbound until [`BoundEvent::bind`]: it compares strings until then.
     pub fn new(matcher: EventMatcher) -> Self {
         Self { matcher, bit: None }
     }
@@ -267,6 +270,7 @@ impl BoundEvent {
         }
     }
 
+    /// The description, for the computation's vocabulary and routes.
     pub fn matcher(&self) -> &EventMatcher {
         &self.matcher
     }
