@@ -320,6 +320,7 @@ impl Audience {
         });
     }
 
+    #[inline]
     fn ignores(&self, login: &str, bits: u64) -> bool {
         match self.ignore_bits {
             Some(mask) => bits & mask != 0,
@@ -330,6 +331,7 @@ impl Audience {
     /// Whether the metric looks at `item` at all: TypeFilter, then AuthorFilter on the
     /// issue's author (what an ignored user opened is dropped whole, as in the original).
     /// For anything but `opened`, the actor must not be ignored either.
+    #[inline]
     pub fn wants(&self, item: &Item, seen: &Observed<'_>) -> bool {
         let kind = if item.is_pr {
             self.include_pull_requests

@@ -43,7 +43,13 @@ struct Matchers {
     bits: Vec<Option<u8>>,
     /// Every matcher's bit, when all of them have one.
     mask: Option<u128>,
+    /// Per matcher, its bit (or [`UNBOUND`]) and its opposite side by side: what a flip
+    /// reads, in one load.
+    steps: Vec<(u8, u8)>,
 }
+
+/// The bit of a matcher with none: it compares strings.
+const UNBOUND: u8 = u8::MAX;
 
 impl Matchers {
     fn intern(&mut self, matcher: &EventMatcher) -> u8 {
@@ -85,13 +91,17 @@ impl Matchers {
             .bits
             .iter()
             .try_fold(0u128, |mask, bit| bit.map(|b| mask | 1 << b));
+        self.index();
     }
 
-    fn matches(&self, matcher: u8, seen: &Observed<'_>) -> bool {
-        match self.bits[matcher as usize] {
-            Some(bit) => seen.matched >> bit & 1 == 1,
-            None => self.list[matcher as usize].matches(seen.event, seen.label, seen.marks),
-        }
+    /// Rebuilds `steps` from the bits and opposites.
+    fn index(&mut self) {
+        self.steps = self
+            .bits
+            .iter()
+            .zip(&self.opposite)
+            .map(|(bit, opposite)| (bit.unwrap_or(UNBOUND), *opposite))
+            .collect();
     }
 
     /// Whether some matcher matches.
@@ -106,18 +116,28 @@ impl Matchers {
     }
 }
 
-/// Flips every item of `codes` whose event matches; true when one flipped.
-fn toggle(matchers: &Matchers, codes: &mut [Code], seen: &Observed<'_>) -> bool {
+/// Flips every item of `codes` whose event matches; returns whether one flipped and
+/// whether all are active now.
+fn toggle(matchers: &Matchers, codes: &mut [Code], seen: &Observed<'_>) -> (bool, bool) {
     let mut changed = false;
+    let mut active = true;
     for c in codes {
-        let matcher = *c >> 1;
-        if matchers.matches(matcher, seen) {
-            let opposite = matchers.opposite[matcher as usize];
+        let matcher = usize::from(*c >> 1);
+        let Some(&(bit, opposite)) = matchers.steps.get(matcher) else {
+            continue;
+        };
+        let hit = if bit == UNBOUND {
+            matchers.list[matcher].matches(seen.event, seen.label, seen.marks)
+        } else {
+            seen.matched >> bit & 1 == 1
+        };
+        if hit {
             *c = code(opposite, *c & 1 == 0);
             changed = true;
         }
+        active &= *c & 1 == 1;
     }
-    changed
+    (changed, active)
 }
 
 /// One state item's condition, packed in a byte: matcher id << 1 | active.
@@ -248,12 +268,14 @@ impl StateTracker {
             opposite: Vec::new(),
             bits: Vec::new(),
             mask: None,
+            steps: Vec::new(),
         };
         let initial: Box<[Code]> = spec
             .items()
             .iter()
             .map(|item| code(matchers.close(&item.event), item.starts_active))
             .collect();
+        matchers.index();
         let starts_active = initial.iter().all(|c| c & 1 == 1);
         Self {
             matchers,
@@ -378,15 +400,15 @@ impl StateTracker {
         let n = self.initial.len();
         if n <= INLINE_ITEMS {
             let mut bytes = state.codes().to_le_bytes();
-            let changed = toggle(&self.matchers, &mut bytes[..n], seen);
+            let (changed, active) = toggle(&self.matchers, &mut bytes[..n], seen);
             if changed {
                 *state = state.with_codes(u32::from_le_bytes(bytes));
             }
-            (changed, all_active(&bytes[..n]))
+            (changed, active)
         } else {
             let row = state.codes() as usize * n;
             let codes = &mut self.long[row..row + n];
-            (toggle(&self.matchers, codes, seen), all_active(codes))
+            toggle(&self.matchers, codes, seen)
         }
     }
 
