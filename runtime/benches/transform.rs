@@ -96,6 +96,18 @@ struct History {
 }
 
 impl History {
+    /// The same history every run: `events` events and comments over a tenth as many issues.
+    fn new(events: usize) -> Self {
+        Self {
+            rng: Rng(0x2545_f491_4f6c_dd1d),
+            issues: Vec::new(),
+            issue_target: events / 10,
+            events_left: events,
+            time: 1_400_000_000,
+            next_id: 0,
+        }
+    }
+
     fn fill(&mut self, out: &mut Vec<Item>, chunk: usize) {
         out.clear();
         while out.len() < chunk && (self.events_left > 0 || self.issues.len() < self.issue_target) {
@@ -269,14 +281,7 @@ fn main() {
 fn run(set: &str, specs: &[(String, MetricSpec, Shape)], events: usize, with_lines: bool) {
     let bots = Bots::default();
     let mut computation = Computation::new(specs.iter().map(|(_, s, _)| s), &bots);
-    let mut history = History {
-        rng: Rng(0x2545_f491_4f6c_dd1d),
-        issues: Vec::new(),
-        issue_target: events / 10,
-        events_left: events,
-        time: 1_400_000_000,
-        next_id: 0,
-    };
+    let mut history = History::new(events);
     let mut items = Vec::with_capacity(10_000);
     let mut batch = influx::Batch::new(influx::Precision::Nanoseconds, 5_000);
     let mut line_bytes = 0usize;
@@ -351,14 +356,7 @@ fn digest(specs: &[(String, MetricSpec, Shape)], events: usize) -> u64 {
     }
     let bots = Bots::default();
     let mut computation = Computation::new(specs.iter().map(|(_, s, _)| s), &bots);
-    let mut history = History {
-        rng: Rng(0x2545_f491_4f6c_dd1d),
-        issues: Vec::new(),
-        issue_target: events / 10,
-        events_left: events,
-        time: 1_400_000_000,
-        next_id: 0,
-    };
+    let mut history = History::new(events);
     let mut items = Vec::with_capacity(10_000);
     let mut batch = influx::Batch::new(influx::Precision::Nanoseconds, 5_000);
     let mut hash = 0xcbf2_9ce4_8422_2325;

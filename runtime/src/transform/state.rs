@@ -39,8 +39,6 @@ pub const FOREVER_MINUTES: i64 = i64::MAX / 60_000_000_000;
 struct Matchers {
     list: Vec<EventMatcher>,
     opposite: Vec<u8>,
-    /// Each matcher's bit in the computation's vocabulary, once bound.
-    bits: Vec<Option<u8>>,
     /// Every matcher's bit, when all of them have one.
     mask: Option<u128>,
     /// Per matcher, its bit (or [`UNBOUND`]) and its opposite side by side: what a flip
@@ -58,7 +56,6 @@ impl Matchers {
         }
         self.list.push(matcher.clone());
         self.opposite.push(u8::MAX);
-        self.bits.push(None);
         (self.list.len() - 1) as u8
     }
 
@@ -81,27 +78,25 @@ impl Matchers {
 }
 
 impl Matchers {
-    fn bind(&mut self, vocabulary: &Vocabulary) {
-        for (matcher, bit) in self.list.iter().zip(&mut self.bits) {
-            let mut bound = BoundEvent::new(matcher.clone());
-            bound.bind(vocabulary);
-            *bit = bound.bit();
-        }
-        self.mask = self
-            .bits
-            .iter()
-            .try_fold(0u128, |mask, bit| bit.map(|b| mask | 1 << b));
-        self.index();
-    }
-
-    /// Rebuilds `steps` from the bits and opposites.
-    fn index(&mut self) {
+    /// Sets each matcher's step: its bit in `vocabulary` ([`UNBOUND`] without one, or
+    /// without a vocabulary) beside its opposite; and the mask when every bit is known.
+    fn bind(&mut self, vocabulary: Option<&Vocabulary>) {
         self.steps = self
-            .bits
+            .list
             .iter()
             .zip(&self.opposite)
-            .map(|(bit, opposite)| (bit.unwrap_or(UNBOUND), *opposite))
+            .map(|(matcher, opposite)| {
+                let bit = vocabulary.and_then(|vocabulary| {
+                    let mut bound = BoundEvent::new(matcher.clone());
+                    bound.bind(vocabulary);
+                    bound.bit()
+                });
+                (bit.unwrap_or(UNBOUND), *opposite)
+            })
             .collect();
+        self.mask = self.steps.iter().try_fold(0u128, |mask, (bit, _)| {
+            (*bit != UNBOUND).then(|| mask | 1 << bit)
+        });
     }
 
     /// Whether some matcher matches.
@@ -266,7 +261,6 @@ impl StateTracker {
         let mut matchers = Matchers {
             list: Vec::new(),
             opposite: Vec::new(),
-            bits: Vec::new(),
             mask: None,
             steps: Vec::new(),
         };
@@ -275,7 +269,7 @@ impl StateTracker {
             .iter()
             .map(|item| code(matchers.close(&item.event), item.starts_active))
             .collect();
-        matchers.index();
+        matchers.bind(None);
         let starts_active = initial.iter().all(|c| c & 1 == 1);
         Self {
             matchers,
@@ -443,7 +437,7 @@ impl StateTracker {
 
     /// Takes the bits of its matchers from the computation's vocabulary.
     pub(crate) fn bind(&mut self, vocabulary: &Vocabulary) {
-        self.matchers.bind(vocabulary);
+        self.matchers.bind(Some(vocabulary));
     }
 
     /// Whether the description is active before any event (made only of `!x` items).
